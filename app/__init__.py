@@ -1,0 +1,1 @@
+"""Zavod: a multi-tenant content agency SaaS."""
