@@ -1,0 +1,86 @@
+"""The SSE endpoint: /c/{client_slug}/events."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+from redis.asyncio import Redis
+
+from app.config import Settings
+from app.db.session import scoped_session
+from app.events.bus import last_event_id, read_events
+from app.generation.services import JobRepository
+from app.tenancy.guards import TenantContext, requires
+from app.tenancy.models import Role
+
+EVENT_ID_RE = re.compile(r"^\d+-\d+$")
+KEEPALIVE_MS = 15_000
+
+
+def render_event(request: Request[Any, Any, Any], template: str, **context: Any) -> str:
+    engine = request.app.template_engine
+    return engine.get_template(template).render(request=request, **context)
+
+
+class EventsController(Controller):
+    path = "/c/{client_slug:str}/events"
+    guards = [requires(Role.EDITOR)]
+
+    @get("/", name="events")
+    async def stream(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: NamedDependency[TenantContext],
+        settings: NamedDependency[Settings],
+        since: FromQuery[str | None] = None,
+    ) -> ServerSentEvent:
+        event_redis: Redis = request.app.state.event_redis
+        resume_from = request.headers.get("last-event-id") or since or "$"
+        if resume_from != "$" and not EVENT_ID_RE.match(resume_from):
+            resume_from = "$"
+
+        async def events() -> AsyncGenerator[ServerSentEventMessage, None]:
+            # A concrete id, never "$" across calls: "$" would drop events added between two reads.
+            cursor = resume_from if resume_from != "$" else await last_event_id(event_redis, settings, tenant.client.id)
+            while True:
+                batch = await read_events(event_redis, settings, tenant.client.id, cursor, KEEPALIVE_MS)
+                if not batch:
+                    # A comment keeps proxies from closing an idle stream; data=None avoids an empty message.
+                    yield ServerSentEventMessage(comment="keep-alive", data=None)
+                    continue
+                for event_id, data in batch:
+                    cursor = event_id
+                    message = await self._render(request, tenant, data)
+                    if message is not None:
+                        event_name, html = message
+                        yield ServerSentEventMessage(data=html, event=event_name, id=event_id)
+
+        return ServerSentEvent(events(), headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"})
+
+    async def _render(
+        self, request: Request[Any, Any, Any], tenant: NamedDependency[TenantContext], data: dict[str, str]
+    ) -> tuple[str, str] | None:
+        if data.get("kind") == "job":
+            job_id = UUID(data["job_id"])
+            async with scoped_session(request.app.state.session_maker, client_id=tenant.client.id) as session:
+                job = await JobRepository(session, tenant.client.id).get_one_or_none(
+                    JobRepository.model_type.id == job_id
+                )
+            if job is None:
+                return None
+            html = render_event(request, "inbox/_partials/job_status_body.html", job=job, tenant=tenant)
+            return f"job-{job.id}", html
+        if data.get("kind") == "source":
+            # The sources page refetches that row on this event (hx-trigger="sse:..."): no payload needed.
+            return f"source-{data['source_id']}", "fetched"
+        if data.get("kind") == "publication":
+            # The story page refetches its panel on this event (hx-trigger="sse:..."): no payload needed.
+            return f"publication-{data['story_id']}", data.get("status", "")
+        return None

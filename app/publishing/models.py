@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from uuid import UUID
+
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db.base import Base, TenantMixin
+
+
+class ChannelKind(enum.StrEnum):
+    READER = "reader"
+
+
+class PublicationStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    NEEDS_ATTENTION = "needs_attention"
+    CANCELED = "canceled"
+
+
+class Channel(TenantMixin, Base):
+    __tablename__ = "channels"
+
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Encrypted at rest by the channel service; the built-in Reader needs none.
+    credentials: Mapped[str | None] = mapped_column(Text)
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Publication(TenantMixin, Base):
+    __tablename__ = "publications"
+    __table_args__ = (
+        # One live publication of a version per channel: a double click or a retry cannot
+        # schedule the same post twice.
+        Index(
+            "uq_publications_live_version_channel",
+            "story_version_id",
+            "channel_id",
+            unique=True,
+            postgresql_where=text("status <> 'canceled'"),
+        ),
+        Index("ix_publications_due", "status", "scheduled_at"),
+    )
+
+    story_id: Mapped[UUID] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
+    story_version_id: Mapped[UUID] = mapped_column(ForeignKey("story_versions.id", ondelete="CASCADE"))
+    channel_id: Mapped[UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    scheduled_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    status: Mapped[str] = mapped_column(String(20), default=PublicationStatus.SCHEDULED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    external_url: Mapped[str | None] = mapped_column(String(2048))
+    published_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+    channel: Mapped[Channel] = relationship(lazy="joined")
