@@ -175,7 +175,8 @@ async def test_a_feed_is_previewed_before_it_is_saved(web, world: World, feed_se
 async def test_a_site_address_offers_the_feeds_it_links_to(web, world: World, feed_server):
     await web.sign_in(world.a.owner)
     response = await web.post(
-        f"/c/{world.a.client.slug}/sources", {"url": f"{feed_server}/feeds/corpus/page-with-links.html", "action": "preview"}
+        f"/c/{world.a.client.slug}/sources",
+        {"url": f"{feed_server}/feeds/corpus/page-with-links.html", "action": "preview"},
     )
     assert response.status_code == 200 and "Feeds found on this site" in response.text
 

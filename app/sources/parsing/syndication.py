@@ -14,6 +14,7 @@ from app.i18n import gettext as _
 from app.sources.parsing.entries import FEED_TITLE_MAX, Draft, build_entries
 from app.sources.parsing.markup import first_image, html_to_text, plain_text, plain_to_html, sanitize_html, shorten
 from app.sources.parsing.model import NotAFeed, ParsedFeed
+from app.sources.parsing.ordinary import read_ordinary_feed
 from app.sources.parsing.urls import absolute_url
 from app.sources.parsing.youtube import youtube_video_id
 
@@ -120,13 +121,13 @@ def _html_of(detail: Any, base: str, *, plain: bool = False) -> str:
     return sanitize_html(value, base)
 
 
-def _text_of(detail: Any) -> str:
+def text_of(detail: Any) -> str:
     if not detail:
         return ""
     return plain_text(detail.get("value", ""), is_html=detail.get("type") in _HTML_TYPES)
 
 
-def _draft(entry: Any, *, url: str, feed_link: str, has_xml_base: bool) -> Draft:
+def draft_from_entry(entry: Any, *, url: str, feed_link: str, has_xml_base: bool) -> Draft:
     # Without xml:base feedparser leaves relative links alone; RSS has no base of its own, so they
     # are read against the site's link (the feed's <link>), which beats the feed file's address.
     link = absolute_url(_raw(entry, "link"), feed_link)
@@ -148,7 +149,7 @@ def _draft(entry: Any, *, url: str, feed_link: str, has_xml_base: bool) -> Draft
     return Draft(
         guid=guid,
         link=link,
-        title=_text_of(_raw(entry, "title_detail")),
+        title=text_of(_raw(entry, "title_detail")),
         summary=summary_text,
         content_html=body,
         published=_date(entry),
@@ -162,6 +163,14 @@ def _draft(entry: Any, *, url: str, feed_link: str, has_xml_base: bool) -> Draft
 
 def parse_xml_feed(text: str, *, url: str, fetched_at: datetime) -> ParsedFeed:
     text = prepare_xml(text)
+    ordinary = read_ordinary_feed(text, url=url, fetched_at=fetched_at)
+    if ordinary is not None:
+        return ordinary
+    return read_with_feedparser(text, url=url, fetched_at=fetched_at)
+
+
+def read_with_feedparser(text: str, *, url: str, fetched_at: datetime) -> ParsedFeed:
+    """Any RSS or Atom document feedparser can make sense of (`text` as prepare_xml leaves it)."""
     has_xml_base = "xml:base" in text
     headers = {"content-type": "application/xml; charset=utf-8"}
     if has_xml_base:
@@ -177,10 +186,12 @@ def parse_xml_feed(text: str, *, url: str, fetched_at: datetime) -> ParsedFeed:
         raise NotAFeed(_not_a_feed_message(text))
     feed = parsed.feed
     feed_link = absolute_url(feed.get("link"), url) or url
-    drafts = [_draft(entry, url=url, feed_link=feed_link, has_xml_base=has_xml_base) for entry in parsed.entries]
+    drafts = [
+        draft_from_entry(entry, url=url, feed_link=feed_link, has_xml_base=has_xml_base) for entry in parsed.entries
+    ]
     entries, dropped = build_entries(drafts, fetched_at)
     return ParsedFeed(
-        title=shorten(_text_of(feed.get("title_detail")), FEED_TITLE_MAX),
+        title=shorten(text_of(feed.get("title_detail")), FEED_TITLE_MAX),
         entries=entries,
         link=feed_link,
         version=parsed.get("version") or "",
