@@ -28,7 +28,7 @@ import nh3
 from app.i18n import gettext as _
 
 if TYPE_CHECKING:
-    from app.net.fetcher import SafeFetcher
+    from app.net.fetcher import FetchResult, SafeFetcher
 
 __all__ = [
     "ExtractedItems",
@@ -38,6 +38,7 @@ __all__ = [
     "JsonItem",
     "extract_items",
     "fetch_json",
+    "fetch_json_if_changed",
     "parse_date",
     "parse_json",
     "resolve_path",
@@ -734,6 +735,21 @@ async def fetch_json(fetcher: SafeFetcher, request: JsonApiRequest) -> Any:
     FetchError (unreachable, blocked address, 4xx/5xx, too large ...) passes through unchanged;
     a body that is not JSON raises JsonApiError.
     """
+    _, document = await fetch_json_if_changed(fetcher, request)
+    return document
+
+
+async def fetch_json_if_changed(
+    fetcher: SafeFetcher, request: JsonApiRequest, *, etag: str | None = None, last_modified: str | None = None
+) -> tuple[FetchResult, Any | None]:
+    """Like fetch_json, with a conditional GET: the document is None when the API answers 304."""
+    result = await fetcher.fetch(request.url, etag=etag, last_modified=last_modified, headers=_request_headers(request))
+    if result.not_modified:
+        return result, None
+    return result, parse_json(result.content, result.content_type)
+
+
+def _request_headers(request: JsonApiRequest) -> dict[str, str]:
     headers = {"Accept": "application/json"}
     name = (request.header_name or "").strip()
     if name:
@@ -749,8 +765,7 @@ async def fetch_json(fetcher: SafeFetcher, request: JsonApiRequest) -> Any:
         if not value.isascii() or any(ord(c) < 32 and c != "\t" for c in value):
             raise JsonApiError(_("The header value may contain only Latin letters, digits and punctuation."))
         headers[name] = value
-    result = await fetcher.fetch(request.url, headers=headers)
-    return parse_json(result.content, result.content_type)
+    return headers
 
 
 def parse_json(content: bytes, content_type: str | None = None) -> Any:

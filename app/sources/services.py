@@ -30,6 +30,7 @@ from app.sources.json_api import (
     JsonItem,
     extract_items,
     fetch_json,
+    fetch_json_if_changed,
     suggest_mapping,
     validate_mapping,
 )
@@ -204,10 +205,14 @@ async def fetch_entries(source: Source, fetcher: SafeFetcher, box: SecretBox | N
                 raise SecretError(_("No encryption key is configured: set CREDENTIALS_KEYS or SECRET_KEY."))
             header_value = box.decrypt(source.settings["header_value"])
         request = JsonApiRequest(source.url, source.settings.get("header_name"), header_value)
-        document = await fetch_json(fetcher, request)
+        result, document = await fetch_json_if_changed(
+            fetcher, request, etag=source.etag, last_modified=source.last_modified
+        )
+        if document is None:
+            return Fetched(result.status_code, None, result.etag, result.last_modified)
         mapping = FieldMapping.from_dict(source.settings.get("mapping") or {})
         items = extract_items(document, mapping, fetched_at=datetime.now(UTC), base_url=source.url)
-        return Fetched(200, [json_item_entry(item) for item in items])
+        return Fetched(result.status_code, [json_item_entry(item) for item in items], result.etag, result.last_modified)
     result, feed = await fetch_and_parse(fetcher, source.url, etag=source.etag, last_modified=source.last_modified)
     return Fetched(result.status_code, feed.entries if feed else None, result.etag, result.last_modified)
 

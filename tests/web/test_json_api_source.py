@@ -97,6 +97,8 @@ async def test_the_worker_collects_a_json_api_source(world: World, feed_server, 
     await worker_module.startup(ctx)
     try:
         result = await worker_module.fetch_source(ctx, source_id=str(source.id), client_id=str(world.a.client.id))
+        # The test server sends Last-Modified: the next fetch is conditional and costs no parsing.
+        again = await worker_module.fetch_source(ctx, source_id=str(source.id), client_id=str(world.a.client.id))
     finally:
         await worker_module.shutdown(ctx)
     assert result["new"] == 2
@@ -106,4 +108,5 @@ async def test_the_worker_collects_a_json_api_source(world: World, feed_server, 
     assert [i.title for i in items] == ["Lighthouse reopens to visitors", "Fish market gets a new roof"]
     assert items[0].image_url == "https://harbour.example/lighthouse.jpg"
     assert items[0].normalized_url == "https://harbour.example/lighthouse"
-    assert source.error_count == 0 and source.items_new_last == 2
+    assert source.error_count == 0 and source.last_modified
+    assert again["new"] == 0 and source.last_status_code == 304 and source.items_new_last == 0
