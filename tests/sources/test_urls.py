@@ -65,3 +65,19 @@ def test_normalise_url_is_idempotent():
 )
 def test_absolute_url(ref: str | None, base: str | None, expected: str | None):
     assert absolute_url(ref, base) == expected
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["/a", "/a/b?c=1&d=2#f", "/a/../b", "/./a", "/a b", "/", "/%2e%2e/x", "/a\\b", "//cdn.example/x", "/ü/ш"],
+)
+@pytest.mark.parametrize(
+    "base",
+    ["https://Site.example/x/y", "http://user:pw@site.example:8080/x", "HTTPS://site.example", "ftp://f.example/x"],
+)
+def test_the_absolute_path_shortcut_matches_urljoin(ref: str, base: str):
+    from urllib.parse import urljoin, urlsplit
+
+    joined = urljoin(base, ref)
+    expected = joined if urlsplit(joined).scheme in ("http", "https") and "://" in joined else None
+    assert absolute_url(ref, base) == expected
