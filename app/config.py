@@ -88,6 +88,8 @@ class Settings:
 
     # YouTube's web origin (channel pages, video feeds); tests point it at a local server.
     youtube_base_url: str = "https://www.youtube.com"
+    # The Instagram Graph API's origin (business discovery, later publishing); tests point it at a fake.
+    instagram_graph_base_url: str = "https://graph.facebook.com"
     sentry_dsn: str = ""
     max_request_body_bytes: int = 2 * 1024 * 1024
     login_max_failures: int = 5
@@ -137,6 +139,7 @@ def load_settings() -> Settings:
         fetch_connect_timeout=_env_float("FETCH_CONNECT_TIMEOUT", defaults.fetch_connect_timeout),
         fetch_read_timeout=_env_float("FETCH_READ_TIMEOUT", defaults.fetch_read_timeout),
         youtube_base_url=_env("YOUTUBE_BASE_URL", defaults.youtube_base_url).rstrip("/"),
+        instagram_graph_base_url=_env("INSTAGRAM_GRAPH_BASE_URL", defaults.instagram_graph_base_url).rstrip("/"),
         sentry_dsn=_env("SENTRY_DSN", ""),
         max_request_body_bytes=_env_int("MAX_REQUEST_BODY_BYTES", defaults.max_request_body_bytes),
         login_max_failures=_env_int("LOGIN_MAX_FAILURES", defaults.login_max_failures),

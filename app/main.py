@@ -30,6 +30,7 @@ from saq import Queue
 import app.db.models  # noqa: F401 - every table on the metadata before anything queries
 from app.auth.controllers import AuthController
 from app.auth.middleware import SessionUserMiddleware
+from app.channels.controllers import ChannelsController
 from app.cli import ZavodCLIPlugin
 from app.config import BASE_DIR, Settings, get_settings
 from app.db.session import create_session_maker
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         MembersController,
         InvitationController,
         SourcesController,
+        ChannelsController,
         InboxController,
         StoriesController,
         ScheduleController,

@@ -25,6 +25,11 @@ _admin = urlsplit(ADMIN_URL)
 PG_HOST, PG_PORT = _admin.hostname or "127.0.0.1", _admin.port or 5432
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="zavod-test-media-"))
+# The fake Instagram Graph API (tests/fakes) listens on this port for the whole run, so the app and
+# the worker reach it through their INSTAGRAM_GRAPH_BASE_URL setting, as they reach the real one.
+with socket.socket() as _sock:
+    _sock.bind(("127.0.0.1", 0))
+    INSTAGRAM_GRAPH_PORT = _sock.getsockname()[1]
 
 # Settings are read once: the environment must be in place before anything imports app.config.
 os.environ.update(
@@ -40,6 +45,7 @@ os.environ.update(
     SERVE_DEV_FEED="true",
     BASE_URL="http://testserver.local",
     LOGIN_MAX_FAILURES="5",
+    INSTAGRAM_GRAPH_BASE_URL=f"http://127.0.0.1:{INSTAGRAM_GRAPH_PORT}",
 )
 for name in ("S3_BUCKET", "S3_ENDPOINT_URL", "SENTRY_DSN"):
     os.environ.pop(name, None)

@@ -13,6 +13,7 @@ from app.db.base import Base, TenantMixin
 
 class ChannelKind(enum.StrEnum):
     READER = "reader"
+    INSTAGRAM = "instagram"
 
 
 class PublicationStatus(enum.StrEnum):
@@ -26,6 +27,16 @@ class PublicationStatus(enum.StrEnum):
 
 class Channel(TenantMixin, Base):
     __tablename__ = "channels"
+    __table_args__ = (
+        # One Instagram connection per client: Instagram sources read through it, so two would
+        # leave it unclear whose token is used. A double-clicked "Connect" cannot make a second.
+        Index(
+            "uq_channels_one_instagram_per_client",
+            "client_id",
+            unique=True,
+            postgresql_where=text("kind = 'instagram'"),
+        ),
+    )
 
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.channels import services as channels
 from app.config import Settings
 from app.events.bus import last_event_id
 from app.generation import services as generation
@@ -20,8 +21,10 @@ from app.i18n import gettext as _
 from app.i18n import ngettext
 from app.net.fetcher import SafeFetcher
 from app.secrets import SecretBox
-from app.sources import services
+from app.sources import instagram_source, services
 from app.sources.inbox import InboxFilters, inbox_page
+from app.sources.instagram import InstagramDiscoveryClient
+from app.sources.instagram_source import InstagramPreview
 from app.sources.json_api import FieldMapping
 from app.sources.models import ItemStatus, Source
 from app.sources.upload import MAX_UPLOAD_BYTES, UploadError
@@ -57,6 +60,7 @@ class SourcesController(Controller):
         form: dict | None = None,
         errors: dict | None = None,
         lookup: services.FeedLookup | None = None,
+        instagram_preview: InstagramPreview | None = None,
         status_code: int = 200,
     ) -> Template:
         state = request.app.state
@@ -70,6 +74,8 @@ class SourcesController(Controller):
                 "form": form or {},
                 "errors": errors or {},
                 "lookup": lookup,
+                "instagram_connected": await channels.instagram_channel(db_session, tenant.client.id) is not None,
+                "instagram_preview": instagram_preview,
                 "events_since": events_since,
             },
             status_code=status_code,
@@ -107,6 +113,42 @@ class SourcesController(Controller):
                 return await self._page(request, db_session, tenant, form=form, errors=exc.errors, status_code=422)
         if source is None:  # a site offering several feeds: let the owner choose
             return await self._page(request, db_session, tenant, form=form, lookup=lookup)
+        flash(
+            request,
+            ngettext(
+                "Source %(title)s added: %(num)s item in the inbox.",
+                "Source %(title)s added: %(num)s items in the inbox.",
+                new_count,
+                title=source.title,
+            ),
+            "success",
+        )
+        return redirect(request, f"/c/{tenant.client.slug}/sources")
+
+    @post("/instagram")
+    async def add_instagram(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        tenant: NamedDependency[TenantContext],
+        settings: NamedDependency[Settings],
+    ) -> Response[Any]:
+        """Preview the account's recent posts through the client's Instagram connection; save on request."""
+        form = {key: str(value) for key, value in (await request.form()).items() if isinstance(value, str)}
+        username = form.get("instagram", "")
+        box = SecretBox.from_settings(settings)
+        async with InstagramDiscoveryClient(base_url=settings.instagram_graph_base_url) as graph:
+            try:
+                if form.get("action") != "save":
+                    preview = await instagram_source.preview_instagram_source(
+                        db_session, tenant.client.id, box, graph, username
+                    )
+                    return await self._page(request, db_session, tenant, form=form, instagram_preview=preview)
+                source, new_count = await instagram_source.add_instagram_source(
+                    db_session, tenant.client.id, box, graph, username
+                )
+            except services.SourceFormError as exc:
+                return await self._page(request, db_session, tenant, form=form, errors=exc.errors, status_code=422)
         flash(
             request,
             ngettext(

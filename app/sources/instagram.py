@@ -58,10 +58,12 @@ import httpx
 import nh3
 
 from app.i18n import gettext as _
+from app.sources.parsing import FeedEntry, dedup_key, normalise_url
 
 __all__ = [
     "DEFAULT_API_VERSION",
     "DEFAULT_BASE_URL",
+    "ConnectedAccount",
     "InstagramAccount",
     "InstagramChild",
     "InstagramDiscoveryClient",
@@ -71,6 +73,7 @@ __all__ = [
     "InvalidInstagramUsername",
     "normalize_username",
     "post_title",
+    "post_to_entry",
     "post_to_item",
 ]
 
@@ -81,6 +84,7 @@ DEFAULT_API_VERSION = "v21.0"
 MAX_LIMIT = 100
 MAX_PAGES = 10  # a runaway cursor must not turn one collection into hundreds of calls
 TITLE_MAX = 120
+SUMMARY_MAX = 500
 
 InstagramErrorKind = Literal["retryable", "needs_owner", "permanent"]
 
@@ -194,6 +198,14 @@ class InstagramPost:
     timestamp: datetime  # aware, UTC
     children_media_urls: list[str] = field(default_factory=list)
     children: tuple[InstagramChild, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConnectedAccount:
+    """The client's own professional account, as the connection check reads it."""
+
+    id: str
+    username: str
 
 
 @dataclass(frozen=True)
@@ -315,6 +327,22 @@ class InstagramDiscoveryClient:
     def __repr__(self) -> str:
         return f"InstagramDiscoveryClient(base_url={self.base_url!r}, api_version={self.api_version!r})"
 
+    async def connected_account(self, ig_user_id: str, access_token: str) -> ConnectedAccount:
+        """Check a connection before it is saved: `GET /{ig_user_id}?fields=id,username` with the token.
+
+        Raises InstagramError with a message for the connect form (what to fix in the form, not
+        "Zavod will try again later").
+        """
+        ig_user_id = str(ig_user_id or "").strip()
+        try:
+            body = await self._get(ig_user_id, access_token, "id,username", "")
+        except InstagramError as exc:
+            raise _connection_error(exc, ig_user_id) from None
+        username = body.get("username")
+        if str(body.get("id")) != ig_user_id or not isinstance(username, str) or not username:
+            raise _unreadable()
+        return ConnectedAccount(id=ig_user_id, username=username.lower())
+
     async def recent_posts(
         self, ig_user_id: str, access_token: str, username: str, limit: int = 25
     ) -> list[InstagramPost]:
@@ -330,12 +358,16 @@ class InstagramDiscoveryClient:
         ig_user_id = str(ig_user_id or "").strip()
         if not ig_user_id.isdigit():
             raise InstagramError(
-                _("The client's Instagram connection is incomplete (no account id); the owner must reconnect it."),
+                _(
+                    "The client's Instagram connection is incomplete (no account id); "
+                    "the owner must reconnect Instagram in Channels."
+                ),
                 "needs_owner",
             )
         if not access_token:
             raise InstagramError(
-                _("The client's Instagram connection has expired; the owner must reconnect it."), "needs_owner"
+                _("The client's Instagram connection has expired; the owner must reconnect Instagram in Channels."),
+                "needs_owner",
             )
 
         posts: list[InstagramPost] = []
@@ -456,7 +488,9 @@ def _classify(error: Mapping[str, Any], response: httpx.Response, token: str, us
 
     if code in _TOKEN_CODES or subcode in _TOKEN_SUBCODES:
         return InstagramError(
-            _("The client's Instagram connection has expired; the owner must reconnect it."), "needs_owner", **extra
+            _("The client's Instagram connection has expired; the owner must reconnect Instagram in Channels."),
+            "needs_owner",
+            **extra,
         )
     if code in _RATE_LIMIT_CODES or status == 429:
         retry_after = _retry_after(response.headers)
@@ -483,7 +517,7 @@ def _classify(error: Mapping[str, Any], response: httpx.Response, token: str, us
         return InstagramError(
             _(
                 "The client's Instagram connection can no longer read its Instagram account; "
-                "the owner must reconnect it."
+                "the owner must reconnect Instagram in Channels."
             ),
             "needs_owner",
             **extra,
@@ -491,8 +525,8 @@ def _classify(error: Mapping[str, Any], response: httpx.Response, token: str, us
     if code in _PERMISSION_CODES:
         return InstagramError(
             _(
-                "The client's Instagram connection lacks a permission Zavod needs; the owner must reconnect it "
-                "and approve every permission asked."
+                "The client's Instagram connection lacks a permission Zavod needs; the owner must reconnect "
+                "Instagram in Channels and approve every permission asked."
             ),
             "needs_owner",
             **extra,
@@ -508,6 +542,43 @@ def _classify(error: Mapping[str, Any], response: httpx.Response, token: str, us
         "permanent",
         **extra,
     )
+
+
+def _connection_error(exc: InstagramError, ig_user_id: str) -> InstagramError:
+    """The same failure, told to the owner who is filling in the connect form."""
+    extra = {"code": exc.code, "subcode": exc.subcode, "status_code": exc.status_code, "fbtrace_id": exc.fbtrace_id}
+    if exc.code in _TOKEN_CODES or exc.subcode in _TOKEN_SUBCODES:
+        message = _(
+            "Instagram did not accept this access token: it has expired or been revoked, or was not copied "
+            "whole. Create a new long-lived token and paste it here."
+        )
+        return InstagramError(message, "needs_owner", **extra)
+    if exc.code == _NO_SUCH_OBJECT[0]:
+        message = _(
+            "Instagram has no professional account with the id %(id)s that this token can open. Check the id: "
+            "it is the Instagram account's id (it usually starts with 1784), not the Facebook page's.",
+            id=ig_user_id,
+        )
+        return InstagramError(message, "permanent", **extra)
+    if exc.code in _PERMISSION_CODES:
+        message = _("This token lacks a permission Zavod needs. Create a new token and approve every permission asked.")
+        return InstagramError(message, "needs_owner", **extra)
+    if exc.code in _RATE_LIMIT_CODES or exc.status_code == 429:
+        if exc.retry_after:
+            message = _(
+                "Instagram is limiting requests right now, so the connection could not be checked. "
+                "Try again in about %(minutes)s min.",
+                minutes=max(1, round(exc.retry_after / 60)),
+            )
+        else:
+            message = _(
+                "Instagram is limiting requests right now, so the connection could not be checked. Try again later."
+            )
+        return InstagramError(message, "retryable", exc.retry_after, **extra)
+    if exc.retryable:
+        message = _("Could not reach Instagram to check the connection. Try again in a few minutes.")
+        return InstagramError(message, "retryable", exc.retry_after, **extra)
+    return exc
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
@@ -664,6 +735,34 @@ def post_image_url(post: InstagramPost) -> str | None:
 def _caption_html(caption: str) -> str:
     escaped = "<br>".join(html.escape(line, quote=False) for line in caption.splitlines())
     return nh3.clean(escaped, tags={"br"})
+
+
+def post_to_entry(post: InstagramPost) -> FeedEntry:
+    """A post as an entry for the collection code: the post id is its guid, the permalink its link."""
+    item = post_to_item(post)
+    caption = item["content_text"]
+    return FeedEntry(
+        dedup_key=dedup_key(item["guid"], item["url"], item["title"], post.timestamp),
+        guid=item["guid"],
+        url=item["url"],
+        title=item["title"],
+        summary=_summary(caption),
+        content=item["content_html"],
+        content_html=item["content_html"],
+        content_text=caption,
+        image_url=item["image_url"],
+        published_at=post.timestamp,
+        normalized_url=normalise_url(item["url"]) if item["url"] else None,
+        thumbnail_url=post.thumbnail_url,
+    )
+
+
+def _summary(caption: str, max_length: int = SUMMARY_MAX) -> str:
+    # One paragraph for lists and search; the whole caption stays in content_text.
+    text = " ".join(caption.split())
+    if len(text) <= max_length:
+        return text
+    return text[: max_length - 1].rsplit(" ", 1)[0] + "…"
 
 
 def post_to_item(post: InstagramPost) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from app.i18n import gettext as _
 from app.net.fetcher import FetchError, FetchResult, SafeFetcher
 from app.secrets import SecretBox, SecretError, mask
 from app.sources.feeds import FeedEntry, NotAFeed, ParsedFeed, dedup_key, parse_feed
+from app.sources.instagram import InstagramError
 from app.sources.json_api import (
     FieldMapping,
     JsonApiError,
@@ -197,7 +198,7 @@ class Fetched:
 
 
 async def fetch_entries(source: Source, fetcher: SafeFetcher, box: SecretBox | None) -> Fetched:
-    """One source's current entries, whatever its kind. Raises FetchError / NotAFeed / JsonApiError."""
+    """One source's current entries, whatever its kind. Raises FetchError / NotAFeed / JsonApiError / InstagramError."""
     if source.kind == SourceKind.JSON_API:
         header_value = None
         if source.settings.get("header_value"):
@@ -213,6 +214,11 @@ async def fetch_entries(source: Source, fetcher: SafeFetcher, box: SecretBox | N
         mapping = FieldMapping.from_dict(source.settings.get("mapping") or {})
         items = extract_items(document, mapping, fetched_at=datetime.now(UTC), base_url=source.url)
         return Fetched(result.status_code, [json_item_entry(item) for item in items], result.etag, result.last_modified)
+    elif source.kind == SourceKind.INSTAGRAM:
+        # Imported here: instagram_source builds on this module (repositories, Fetched).
+        from app.sources.instagram_source import fetch_instagram_entries
+
+        return await fetch_instagram_entries(source, box)
     result, feed = await fetch_and_parse(fetcher, source.url, etag=source.etag, last_modified=source.last_modified)
     return Fetched(result.status_code, feed.entries if feed else None, result.etag, result.last_modified)
 
@@ -391,7 +397,7 @@ async def collect_source(
                 fetched = await fetch_entries(source, fetcher, box)
         else:
             fetched = await fetch_entries(source, fetcher, box)
-    except (FetchError, NotAFeed, JsonApiError, SecretError) as exc:
+    except (FetchError, NotAFeed, JsonApiError, SecretError, InstagramError) as exc:
         _record_failure(source, exc, now)
     else:
         source.error_count = 0
@@ -410,12 +416,18 @@ async def collect_source(
     return Collected(source, new_ids)
 
 
-def _record_failure(source: Source, exc: FetchError | NotAFeed | JsonApiError | SecretError, now: datetime) -> None:
+def _record_failure(
+    source: Source, exc: FetchError | NotAFeed | JsonApiError | SecretError | InstagramError, now: datetime
+) -> None:
     source.error_count += 1
     source.last_error = exc.message
     status = getattr(exc, "status_code", None)
     source.last_status_code = status
     backoff = min(timedelta(minutes=source.interval_minutes) * (2**source.error_count), MAX_BACKOFF)
+    # A rate-limited API that says when it lets us in again is not asked before that.
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        backoff = min(max(backoff, timedelta(seconds=retry_after)), MAX_BACKOFF)
     source.next_fetch_at = now + backoff
     if status == 410:
         _disable(source, _("The site says this feed is gone for good (410 Gone)."))

@@ -489,7 +489,8 @@ class FakeInstagramGraph:
 
     # -- serving --
 
-    def start(self) -> FakeInstagramGraph:
+    def start(self, port: int = 0) -> FakeInstagramGraph:
+        """Serve on 127.0.0.1:`port` (0: any free port)."""
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -501,7 +502,7 @@ class FakeInstagramGraph:
             def log_message(self, *args: Any) -> None:  # quiet, and the query holds the token
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="fake-instagram-graph", daemon=True)

@@ -231,7 +231,7 @@ async def test_username_forms_refused_with_a_message_and_no_request(typed, clien
 
 # --- errors ---------------------------------------------------------------------------------------
 
-RECONNECT = "The client's Instagram connection has expired; the owner must reconnect it."
+RECONNECT = "The client's Instagram connection has expired; the owner must reconnect Instagram in Channels."
 
 
 @pytest.mark.parametrize("token", [EXPIRED_TOKEN, "EAAGsomeoneElsesRevokedTokenSECRET"])
