@@ -54,6 +54,8 @@ class ImageRequest:
     client_name: str = ""
     background: bytes | None = field(default=None, repr=False)  # bytes are noise in logs
     seed: int = 0
+    # A picture description for image models (the pipeline's PROMPTS step); cards draw `text`.
+    prompt: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +68,60 @@ class GeneratedImage:
 
 class ProviderError(Exception):
     """A provider failed. `retryable` tells the job runner whether another attempt can help
-    (timeouts, 429, 5xx) or not (bad request, bad key): users need the difference spelled out."""
+    (timeouts, 429, 5xx) or not (bad request, bad key): users need the difference spelled out.
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    `retry_after` is the number of seconds the provider asked us to wait (a 429's Retry-After),
+    when it said; `status_code` the HTTP status behind the failure, when there was one. The message
+    is written for a person and never holds an API key.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.retry_after = retry_after
+        self.status_code = status_code
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Exceptions pickle as cls(*args); the keyword state must survive too (e.g. across a job queue).
+        return (_rebuild_provider_error, (type(self), str(self), dict(self.__dict__)))
+
+
+def _rebuild_provider_error(cls: type[ProviderError], message: str, state: dict[str, object]) -> ProviderError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRequest:
+    """A short clip made from one still image: `prompt` describes the motion."""
+
+    image: bytes = field(repr=False)
+    prompt: str
+    width: int = 1080
+    height: int = 1920
+    duration_s: float = 5.0
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedVideo:
+    """A finished clip. `width`/`height` are what the provider made (it may only offer a few
+    shapes); fitting it to the exact format is the video pipeline's job."""
+
+    data: bytes = field(repr=False)
+    mime: str
+    width: int
+    height: int
+    duration_s: float
 
 
 @runtime_checkable
@@ -88,11 +139,20 @@ class ImageProvider(Protocol):
     async def generate_image(self, req: ImageRequest) -> GeneratedImage: ...
 
 
+@runtime_checkable
+class VideoProvider(Protocol):
+    name: str
+
+    async def generate_video(self, req: VideoRequest) -> GeneratedVideo: ...
+
+
 TextFactory = Callable[[], TextProvider]
 ImageFactory = Callable[[], ImageProvider]
+VideoFactory = Callable[[], VideoProvider]
 
 _text_factories: dict[str, TextFactory] = {}
 _image_factories: dict[str, ImageFactory] = {}
+_video_factories: dict[str, VideoFactory] = {}
 
 
 def register_text_provider(name: str, factory: TextFactory) -> None:
@@ -102,6 +162,10 @@ def register_text_provider(name: str, factory: TextFactory) -> None:
 
 def register_image_provider(name: str, factory: ImageFactory) -> None:
     _image_factories[name] = factory
+
+
+def register_video_provider(name: str, factory: VideoFactory) -> None:
+    _video_factories[name] = factory
 
 
 # The built-ins are imported lazily: they import this module (a top-level import would be
@@ -139,4 +203,13 @@ def get_image_provider(name: str = "local") -> ImageProvider:
     except KeyError:
         known = ", ".join(sorted(_image_factories))
         raise LookupError(f"Unknown image provider {name!r} (known: {known})") from None
+    return factory()
+
+
+def get_video_provider(name: str) -> VideoProvider:
+    try:
+        factory = _video_factories[name]
+    except KeyError:
+        known = ", ".join(sorted(_video_factories))
+        raise LookupError(f"Unknown video provider {name!r} (known: {known})") from None
     return factory()
