@@ -16,7 +16,9 @@ import app.db.models  # noqa: F401 - every table on the metadata
 from app.config import get_settings
 from app.db.session import create_engine, create_session_maker, scoped_session
 from app.events.bus import publish_event
-from app.generation.services import enqueue_generation, request_generation, run_generation
+from app.generation.pipeline import GenerationDeps, run_step
+from app.generation.pipeline import advance_pipeline as advance_pipeline_service
+from app.generation.services import GenerationRefused, enqueue_generation, request_generation
 from app.net.fetcher import SafeFetcher
 from app.publishing.services import publish_publication as publish_publication_service
 from app.publishing.services import sweep_publications
@@ -47,16 +49,28 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["engine"].dispose()
 
 
-async def generate_story(ctx: dict[str, Any], *, job_id: str, client_id: str) -> None:
-    saq_job = ctx["job"]
-    await run_generation(
+def generation_deps(ctx: dict[str, Any]) -> GenerationDeps:
+    return GenerationDeps(
         session_maker=ctx["session_maker"],
         redis=ctx["redis"],
         settings=app_settings,
         storage=ctx["storage"],
         fetcher=ctx["fetcher"],
-        client_id=UUID(client_id),
-        job_id=UUID(job_id),
+        secret_box=ctx["secret_box"],
+        queue=queue,
+    )
+
+
+async def advance_pipeline(ctx: dict[str, Any], *, pipeline_id: str, client_id: str) -> None:
+    await advance_pipeline_service(generation_deps(ctx), UUID(client_id), UUID(pipeline_id))
+
+
+async def generation_step(ctx: dict[str, Any], *, job_id: str, client_id: str) -> None:
+    saq_job = ctx["job"]
+    await run_step(
+        generation_deps(ctx),
+        UUID(client_id),
+        UUID(job_id),
         attempt=saq_job.attempts,
         final_attempt=not saq_job.retryable,
     )
@@ -71,7 +85,13 @@ async def fetch_source(ctx: dict[str, Any], *, source_id: str, client_id: str) -
         auto_jobs = []
         if collected.source.auto_draft:
             for item_id in await not_duplicates(session, tenant, collected.new_item_ids):
-                auto_jobs.append(await request_generation(session, tenant, item_id, requested_by=None))
+                try:
+                    async with session.begin_nested():
+                        auto_jobs.append(await request_generation(session, tenant, item_id, requested_by=None))
+                except GenerationRefused as exc:
+                    # Out of credits: the items stay in the inbox for a person to decide.
+                    logger.info("Auto-draft of item %s skipped: %s", item_id, exc.message)
+                    break
     for job in auto_jobs:
         await enqueue_generation(queue, job)
     await publish_event(ctx["redis"], app_settings, tenant, "source", source_id=source_id)
@@ -105,7 +125,7 @@ async def sweep_due_publications(ctx: dict[str, Any]) -> dict[str, int]:
 # SAQ's CLI reads this module attribute.
 settings: dict[str, Any] = {
     "queue": queue,
-    "functions": [generate_story, fetch_source, publish_publication],
+    "functions": [advance_pipeline, generation_step, fetch_source, publish_publication],
     "cron_jobs": [
         CronJob(collect_due_sources, cron="* * * * *", unique=True),
         CronJob(sweep_due_publications, cron="* * * * *", unique=True),

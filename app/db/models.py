@@ -1,23 +1,29 @@
 """Imports every model so that metadata (Alembic, relationships by name) sees them all."""
 
 from app.auth.models import User
-from app.generation.models import Job
+from app.generation.models import CreditCharge, Job, StylePreset
+from app.providers.models import AiModel, AiProvider
 from app.publishing.models import Channel, Publication
 from app.sources.models import Source, SourceItem
-from app.stories.models import Asset, Story, StoryVersion
+from app.stories.models import Asset, Scene, Story, StoryVersion
 from app.tenancy.models import Client, Invitation, Membership
 
 __all__ = [
+    "AiModel",
+    "AiProvider",
     "Asset",
     "Channel",
     "Client",
+    "CreditCharge",
     "Invitation",
     "Job",
     "Membership",
     "Publication",
+    "Scene",
     "Source",
     "SourceItem",
     "Story",
     "StoryVersion",
+    "StylePreset",
     "User",
 ]

@@ -1,46 +1,40 @@
-"""Generation: from a collected item to a draft story, through the job pipeline.
+"""Generation, as the web side and the collection worker use it.
 
-The web side creates a `jobs` row (QUEUED) and enqueues a SAQ job after committing; the worker
-runs `run_generation`, which reports every status change as an event. Re-running it never
-duplicates the story or its assets: the story is remembered on the job and each asset carries an
-idempotency key (version + scene + format + preset revision).
+`request_generation` creates (or reuses, or resumes) an item's pipeline job after checking the
+client's credits; the caller commits, then `enqueue_generation`. Scene work on a story —
+regenerating a variant, choosing the headliner, favourites, editing a scene's text — lives here
+too. The steps themselves are in `pipeline`.
 """
 
 from __future__ import annotations
 
-import logging
-from datetime import UTC, datetime
 from uuid import UUID
 
-from redis.asyncio import Redis
 from saq import Queue
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ai.base import ImageRequest, TextRequest, get_image_provider, get_text_provider
 from app.auth.models import User
-from app.config import Settings
 from app.db.repository import TenantRepository
-from app.db.session import scoped_session
-from app.events.bus import publish_event
+from app.generation import credits
 from app.generation.models import Job, JobKind, JobStatus
+from app.generation.pipeline import JobRepository, count_variants, enqueue_advance, enqueue_step, make_plan
 from app.i18n import gettext as _
-from app.net.fetcher import FetchError, SafeFetcher
-from app.sources.models import ItemStatus, SourceItem
+from app.sources.models import ItemStatus
 from app.sources.services import SourceItemRepository
-from app.storage import MediaStorage, client_media_key
-from app.stories.models import Asset, Story, StoryStatus, StoryVersion
+from app.stories.models import Asset, Scene, Story, StoryVersion
 from app.tenancy.models import Client
 
-logger = logging.getLogger(__name__)
-
-CARD_SIZE = (1080, 1350)  # 4:5, fits an Instagram feed post and a Telegram photo
-PRESET_REVISION = 0  # style presets arrive with the generation issue; revision 0 is the built-in look
-MAX_ATTEMPTS = 3
-
-
-class JobRepository(TenantRepository[Job]):
-    model_type = Job
+__all__ = [
+    "GenerationRefused",
+    "JobRepository",
+    "StoryRepository",
+    "StoryVersionRepository",
+    "enqueue_generation",
+    "enqueue_step",
+    "regenerate_scene",
+    "request_generation",
+]
 
 
 class StoryRepository(TenantRepository[Story]):
@@ -57,232 +51,189 @@ class GenerationRefused(Exception):
         self.message = message
 
 
+async def _check_budget(session: AsyncSession, client: Client, cost: int) -> None:
+    if cost <= 0:
+        return
+    balance = await credits.balance(session, client)
+    if balance.remaining < cost:
+        raise GenerationRefused(
+            _(
+                "Not enough credits: this needs %(cost)s and %(left)s of this month's %(budget)s are left. "
+                "The client's owner can raise the monthly budget.",
+                cost=cost,
+                left=max(balance.remaining, 0),
+                budget=balance.budget,
+            )
+        )
+
+
 async def request_generation(
-    session: AsyncSession, client_id: UUID, item_id: UUID, *, requested_by: User | None
+    session: AsyncSession,
+    client_id: UUID,
+    item_id: UUID,
+    *,
+    requested_by: User | None,
+    preset_id: UUID | None = None,
 ) -> Job:
-    """Create (or reuse) the generation job of an item. The caller commits, then enqueues."""
+    """The item's pipeline job: a new one, the running one (a double click), or a failed one resumed
+    from its failed steps. Refused up front when the month's remaining credits can't cover it.
+    The caller commits, then calls `enqueue_generation`."""
     item = await SourceItemRepository(session, client_id).get(item_id, for_update=True)
     jobs = JobRepository(session, client_id)
     key = f"generate:{item.id}"
-    job = await jobs.get_one_or_none(Job.idempotency_key == key)
-    if job is not None and job.status != JobStatus.FAILED:
-        return job  # a double click or a second editor: the same job, not a second story
+    pipeline = await jobs.get_one_or_none(Job.idempotency_key == key)
+    if pipeline is not None and pipeline.status != JobStatus.FAILED:
+        return pipeline  # a double click or a second editor: the same job, not a second story
     if item.status == ItemStatus.IGNORED:
         raise GenerationRefused(_("This item is ignored; restore it before generating."))
-    if job is None:
-        job = await jobs.add(
+    client = await session.get_one(Client, client_id)
+    if pipeline is None:
+        plan = await make_plan(session, client, preset_id)
+        await _check_budget(session, client, plan.estimate)
+        pipeline = await jobs.add(
             Job(
                 kind=JobKind.GENERATE_STORY,
                 idempotency_key=key,
                 source_item_id=item.id,
                 requested_by_id=requested_by.id if requested_by else None,
                 status=JobStatus.QUEUED,
+                preset_id=plan.preset.preset_id,
+                cost_credits=plan.estimate,
             )
         )
     else:
-        job.status, job.error, job.progress, job.attempts = JobStatus.QUEUED, None, 0, 0
+        await _resume(session, client, pipeline)
     item.status = ItemStatus.GENERATING
-    return job
+    return pipeline
+
+
+async def _resume(session: AsyncSession, client: Client, pipeline: Job) -> None:
+    """A failed pipeline goes on from its failed steps; the completed ones are kept (and not paid twice)."""
+    failed = list(
+        (
+            await session.execute(
+                select(Job).where(
+                    Job.client_id == client.id, Job.pipeline_id == pipeline.id, Job.status == JobStatus.FAILED
+                )
+            )
+        ).scalars()
+    )
+    await _check_budget(session, client, sum(step.cost_credits for step in failed))
+    for step in failed:
+        step.status, step.error, step.attempts, step.progress = JobStatus.QUEUED, None, 0, 0
+    pipeline.status, pipeline.error, pipeline.finished_at = JobStatus.QUEUED, None, None
 
 
 async def enqueue_generation(queue: Queue, job: Job) -> None:
-    await queue.enqueue(
-        "generate_story",
-        job_id=str(job.id),
-        client_id=str(job.client_id),
-        # A retried job gets a new SAQ key: SAQ keeps finished keys for a while and would drop it.
-        key=f"generate:{job.id}:{job.updated_at.timestamp()}",
-        retries=MAX_ATTEMPTS,
-        retry_delay=2.0,
-        retry_backoff=60.0,
-        timeout=300,
+    """After commit: the pipeline plans what comes next and sends its steps reset for a retry."""
+    await enqueue_advance(queue, job.client_id, job.id)
+
+
+async def queued_steps(session: AsyncSession, client_id: UUID, pipeline_id: UUID) -> list[Job]:
+    return list(
+        (
+            await session.execute(
+                select(Job).where(
+                    Job.client_id == client_id, Job.pipeline_id == pipeline_id, Job.status == JobStatus.QUEUED
+                )
+            )
+        ).scalars()
     )
 
 
-async def _set_status(
-    session_maker: async_sessionmaker[AsyncSession],
-    redis: Redis,
-    settings: Settings,
-    client_id: UUID,
-    job_id: UUID,
-    **changes: object,
-) -> None:
-    """Each status change commits on its own, so the page sees it while the job goes on."""
-    async with scoped_session(session_maker, client_id=client_id) as session:
-        job = await JobRepository(session, client_id).get(job_id)
-        for name, value in changes.items():
-            setattr(job, name, value)
-    await publish_event(redis, settings, client_id, "job", job_id=job_id)
+async def retry_pipeline(session: AsyncSession, client_id: UUID, pipeline_id: UUID) -> list[Job]:
+    """Retry a failed pipeline's failed steps alone (the caller commits, then `enqueue_generation`).
+    Returns the steps that will run again."""
+    pipeline = await JobRepository(session, client_id).get(pipeline_id, for_update=True)
+    if pipeline.kind != JobKind.GENERATE_STORY or pipeline.status != JobStatus.FAILED:
+        raise GenerationRefused(_("Only a failed generation can be retried."))
+    client = await session.get_one(Client, client_id)
+    await _resume(session, client, pipeline)
+    if pipeline.source_item_id:
+        item = await SourceItemRepository(session, client_id).get(pipeline.source_item_id)
+        item.status = ItemStatus.GENERATING
+    return await queued_steps(session, client_id, pipeline.id)
 
 
-async def _background_photo(fetcher: SafeFetcher, url: str | None) -> bytes | None:
-    if not url:
-        return None
-    try:
-        result = await fetcher.fetch(url)
-    except FetchError as exc:
-        logger.info("Background photo %s skipped: %s", url, exc.message)
-        return None
-    return result.content if (result.content_type or "").startswith("image/") else None
+# Scenes ------------------------------------------------------------------------------------------
 
 
-async def run_generation(
-    *,
-    session_maker: async_sessionmaker[AsyncSession],
-    redis: Redis,
-    settings: Settings,
-    storage: MediaStorage,
-    fetcher: SafeFetcher,
-    client_id: UUID,
-    job_id: UUID,
-    attempt: int,
-    final_attempt: bool,
-) -> None:
-    async with scoped_session(session_maker, client_id=client_id) as session:
-        job = await JobRepository(session, client_id).get(job_id)
-        if JobStatus(job.status).is_final:
-            return  # already done: a duplicate delivery of the same job changes nothing
-    await _set_status(
-        session_maker,
-        redis,
-        settings,
-        client_id,
-        job_id,
-        status=JobStatus.RUNNING,
-        attempts=attempt,
-        progress=10,
-        started_at=datetime.now(UTC),
-        error=None,
-    )
-    try:
-        await _generate(session_maker, redis, settings, storage, fetcher, client_id, job_id)
-    except Exception as exc:
-        logger.exception("Generation job %s failed (attempt %s)", job_id, attempt)
-        message = _plain_error(exc)
-        if final_attempt:
-            await _set_status(
-                session_maker,
-                redis,
-                settings,
-                client_id,
-                job_id,
-                status=JobStatus.FAILED,
-                error=message,
-                finished_at=datetime.now(UTC),
-            )
-            async with scoped_session(session_maker, client_id=client_id) as session:
-                job = await JobRepository(session, client_id).get(job_id)
-                if job.source_item_id:
-                    item = await SourceItemRepository(session, client_id).get(job.source_item_id)
-                    item.status = ItemStatus.NEW
-        else:
-            await _set_status(
-                session_maker,
-                redis,
-                settings,
-                client_id,
-                job_id,
-                status=JobStatus.QUEUED,
-                error=_("Attempt %(n)s failed (%(reason)s); trying again.", n=attempt, reason=message),
-            )
-        raise
+class SceneRepository(TenantRepository[Scene]):
+    model_type = Scene
 
 
-def _plain_error(exc: Exception) -> str:
-    message = getattr(exc, "message", None)
-    if isinstance(message, str) and message:
-        return message
-    return _("An unexpected error stopped generation (%(kind)s).", kind=type(exc).__name__)
+class AssetRepository(TenantRepository[Asset]):
+    model_type = Asset
 
 
-async def _generate(
-    session_maker: async_sessionmaker[AsyncSession],
-    redis: Redis,
-    settings: Settings,
-    storage: MediaStorage,
-    fetcher: SafeFetcher,
-    client_id: UUID,
-    job_id: UUID,
-) -> None:
-    async with scoped_session(session_maker, client_id=client_id) as session:
-        job = await JobRepository(session, client_id).get(job_id)
-        item: SourceItem = await SourceItemRepository(session, client_id).get(job.source_item_id)
-        client = await session.get_one(Client, client_id)
-        draft = await get_text_provider("local").generate_story(
-            TextRequest(
-                title=item.title,
-                text=item.content or item.summary,
-                language=client.language,
-                scene_count=1,
-                source_url=item.url,
+async def regenerate_scene(session: AsyncSession, client_id: UUID, scene_id: UUID, *, requested_by: User) -> Job:
+    """A new image variant for one scene (within the preset's limit and the month's credits).
+    The caller commits, then `enqueue_step`."""
+    scene = await SceneRepository(session, client_id).get(scene_id, for_update=True)
+    version = await StoryVersionRepository(session, client_id).get(scene.story_version_id)
+    if version.frozen:
+        raise GenerationRefused(_("This version is published and frozen; edit the story to make a new version."))
+    client = await session.get_one(Client, client_id)
+    plan = await make_plan(session, client, version.preset_id)
+    made = await count_variants(session, client_id, scene.id)
+    if made >= plan.preset.max_variants_per_scene:
+        raise GenerationRefused(
+            _(
+                "This scene has %(n)s images already, the most its style preset allows.",
+                n=plan.preset.max_variants_per_scene,
             )
         )
-        stories = StoryRepository(session, client_id)
-        story = await stories.get(job.story_id) if job.story_id else None
-        if story is None:
-            story = await stories.add(
-                Story(status=StoryStatus.DRAFT, source_item_id=item.id, created_by_id=job.requested_by_id)
-            )
-            job.story_id = story.id
-        version = await StoryVersionRepository(session, client_id).get_one_or_none(
-            StoryVersion.story_id == story.id, StoryVersion.number == 1
-        )
-        if version is None:
-            version = await StoryVersionRepository(session, client_id).add(
-                StoryVersion(story_id=story.id, number=1, title=draft.title)
-            )
-        version.title, version.lead, version.body = draft.title, draft.lead, draft.body
-        version.captions, version.hashtags = draft.captions, draft.hashtags
-        story.current_version_id = version.id
-        image_url, client_name, colours = item.image_url, client.name, (client.brand_color, client.accent_color)
-        version_id, story_id = version.id, story.id
-        headline = draft.scenes[0] if draft.scenes else draft.lead
-    await _set_status(session_maker, redis, settings, client_id, job_id, progress=50)
-
-    background = await _background_photo(fetcher, image_url)
-    width, height = CARD_SIZE
-    image = await get_image_provider("local").generate_image(
-        ImageRequest(
-            title=draft.title,
-            text=headline[:280],
-            width=width,
-            height=height,
-            brand_color=colours[0],
-            accent_color=colours[1],
-            client_name=client_name,
-            background=background,
+    await _check_budget(session, client, plan.image.cost_credits)
+    story = await StoryRepository(session, client_id).get(version.story_id)
+    return await JobRepository(session, client_id).add(
+        Job(
+            kind=JobKind.IMAGE,
+            status=JobStatus.QUEUED,
+            idempotency_key=f"regenerate:{scene.id}:s{scene.revision}:v{made}",
+            source_item_id=story.source_item_id,
+            story_id=story.id,
+            story_version_id=version.id,
+            scene_id=scene.id,
+            requested_by_id=requested_by.id,
+            cost_credits=plan.image.cost_credits,
+            model_id=plan.image.model_id,
+            params={"variant": made},
         )
     )
-    await _set_status(session_maker, redis, settings, client_id, job_id, status=JobStatus.UPLOADING, progress=80)
 
-    idempotency_key = f"{version_id}:scene-0:{width}x{height}:r{PRESET_REVISION}"
-    extension = "png" if image.mime == "image/png" else "jpg"
-    storage_key = client_media_key(
-        client_id, "stories", str(story_id), f"{version_id}-scene-0-{width}x{height}-r{PRESET_REVISION}.{extension}"
+
+async def choose_headliner(session: AsyncSession, client_id: UUID, asset_id: UUID) -> Scene:
+    asset = await AssetRepository(session, client_id).get(asset_id)
+    if asset.scene_id is None or asset.stale:
+        raise GenerationRefused(_("Only a current image of a scene can be its headliner."))
+    scene = await SceneRepository(session, client_id).get(asset.scene_id, for_update=True)
+    scene.headliner_asset_id = asset.id
+    return scene
+
+
+async def toggle_favourite(session: AsyncSession, client_id: UUID, asset_id: UUID) -> Asset:
+    asset = await AssetRepository(session, client_id).get(asset_id, for_update=True)
+    asset.favourite = not asset.favourite
+    return asset
+
+
+async def edit_scene_text(session: AsyncSession, client_id: UUID, scene_id: UUID, text: str) -> Scene:
+    """New text for a scene: its images (that scene's only) are no longer current."""
+    text = text.strip()
+    if not text:
+        raise GenerationRefused(_("A scene needs some text."))
+    scene = await SceneRepository(session, client_id).get(scene_id, for_update=True)
+    version = await StoryVersionRepository(session, client_id).get(scene.story_version_id)
+    if version.frozen:
+        raise GenerationRefused(_("This version is published and frozen; edit the story to make a new version."))
+    if text == scene.text:
+        return scene
+    scene.text, scene.revision, scene.image_prompt = text, scene.revision + 1, ""
+    scene.headliner_asset_id = None
+    await session.execute(
+        update(Asset)
+        .where(Asset.client_id == client_id, Asset.scene_id == scene.id, Asset.kind == "image")
+        .values(stale=True)
+        .execution_options(synchronize_session=False)
     )
-    await storage.put(storage_key, image.data, image.mime)
-    async with scoped_session(session_maker, client_id=client_id) as session:
-        await session.execute(
-            insert(Asset)
-            .values(
-                client_id=client_id,
-                story_version_id=version_id,
-                scene_position=0,
-                kind="image",
-                storage_key=storage_key,
-                mime=image.mime,
-                size_bytes=len(image.data),
-                width=image.width,
-                height=image.height,
-                provider="local",
-                idempotency_key=idempotency_key,
-                prompt=draft.title,
-            )
-            .on_conflict_do_nothing(constraint="uq_assets_client_key")
-        )
-        job = await JobRepository(session, client_id).get(job_id)
-        job.status, job.progress, job.finished_at, job.error = JobStatus.COMPLETED, 100, datetime.now(UTC), None
-        if job.source_item_id:
-            item = await SourceItemRepository(session, client_id).get(job.source_item_id)
-            item.status = ItemStatus.DRAFTED
-    await publish_event(redis, settings, client_id, "job", job_id=job_id)
+    return scene

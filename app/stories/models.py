@@ -11,6 +11,9 @@ from app.db.base import Base, TenantMixin
 
 
 class StoryStatus(enum.StrEnum):
+    # Being made by the generation pipeline: not in the queue until every step has completed, so
+    # a failed generation leaves nothing half-made in sight.
+    GENERATING = "generating"
     DRAFT = "draft"
     APPROVED = "approved"
     SCHEDULED = "scheduled"
@@ -53,14 +56,54 @@ class StoryVersion(TenantMixin, Base):
     captions: Mapped[dict] = mapped_column(JSONB, default=dict)
     hashtags: Mapped[list] = mapped_column(JSONB, default=list)
     frozen: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The style preset (and its revision) the version was generated with.
+    preset_id: Mapped[UUID | None] = mapped_column(ForeignKey("style_presets.id", ondelete="SET NULL"))
+    preset_revision: Mapped[int] = mapped_column(Integer, default=0)
 
     assets: Mapped[list[Asset]] = relationship(
         lazy="selectin", order_by="Asset.scene_position", foreign_keys="Asset.story_version_id"
     )
+    scenes: Mapped[list[Scene]] = relationship(
+        lazy="selectin", order_by="Scene.position", foreign_keys="Scene.story_version_id"
+    )
 
     @property
     def cover(self) -> Asset | None:
-        return next((a for a in self.assets if a.kind == "image"), None)
+        """The first scene's headliner, else the first current image."""
+        for scene in self.scenes:
+            headliner = scene.headliner(self.assets)
+            if headliner is not None:
+                return headliner
+        return next((a for a in self.assets if a.kind == "image" and not a.stale), None)
+
+
+class Scene(TenantMixin, Base):
+    """One scene of a version: its text, its image prompt and (through assets) its variants."""
+
+    __tablename__ = "scenes"
+    __table_args__ = (UniqueConstraint("story_version_id", "position", name="uq_scenes_version_position"),)
+
+    story_version_id: Mapped[UUID] = mapped_column(ForeignKey("story_versions.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text, default="")
+    image_prompt: Mapped[str] = mapped_column(Text, default="")
+    # Bumped when the text changes: assets made for an older revision are stale (that scene only).
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    headliner_asset_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("assets.id", use_alter=True, name="fk_scenes_headliner_asset", ondelete="SET NULL")
+    )
+
+    def variants(self, assets: list[Asset]) -> list[Asset]:
+        """This scene's current images, oldest variant first."""
+        return sorted(
+            (a for a in assets if a.scene_id == self.id and a.kind == "image" and not a.stale),
+            key=lambda a: a.variant,
+        )
+
+    def headliner(self, assets: list[Asset]) -> Asset | None:
+        current = self.variants(assets)
+        chosen = next((a for a in current if a.id == self.headliner_asset_id), None)
+        return chosen or (current[0] if current else None)
 
 
 class Asset(TenantMixin, Base):
@@ -82,3 +125,13 @@ class Asset(TenantMixin, Base):
     provider: Mapped[str] = mapped_column(String(64), default="local")
     idempotency_key: Mapped[str] = mapped_column(String(200))
     prompt: Mapped[str] = mapped_column(Text, default="")
+    scene_id: Mapped[UUID | None] = mapped_column(ForeignKey("scenes.id", ondelete="CASCADE"), index=True)
+    variant: Mapped[int] = mapped_column(Integer, default=0)
+    format: Mapped[str] = mapped_column(String(16), default="")  # "1080x1350"
+    model: Mapped[str] = mapped_column(String(200), default="")
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    favourite: Mapped[bool] = mapped_column(Boolean, default=False)
+    preset_revision: Mapped[int] = mapped_column(Integer, default=0)
+    scene_revision: Mapped[int] = mapped_column(Integer, default=0)
+    # Made for an older scene text or preset revision: kept (favourites, history) but not current.
+    stale: Mapped[bool] = mapped_column(Boolean, default=False)

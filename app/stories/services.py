@@ -29,9 +29,13 @@ async def list_stories(session: AsyncSession, client_id: UUID, status: str | Non
     where = [Story.status == status] if status in {s.value for s in StoryStatus} else []
     return await StoryRepository(session, client_id).list(
         *where,
+        Story.status != StoryStatus.GENERATING,  # half-made: the inbox shows its job instead
         order_by=[Story.created_at.desc(), Story.id.desc()],
         limit=limit,
-        options=[selectinload(Story.current_version).selectinload(StoryVersion.assets)],
+        options=[
+            selectinload(Story.current_version).selectinload(StoryVersion.assets),
+            selectinload(Story.current_version).selectinload(StoryVersion.scenes),
+        ],
     )
 
 

@@ -37,6 +37,12 @@ class Client(Base):
     brand_color: Mapped[str] = mapped_column(String(7), default="#1f4e79")
     accent_color: Mapped[str] = mapped_column(String(7), default="#f5b700")
     retention_days: Mapped[int] = mapped_column(Integer, default=10)
+    # Credits the client's generation may spend per calendar month (its time zone).
+    monthly_credits: Mapped[int] = mapped_column(Integer, default=500)
+    # The client's default models; None means the built-in local provider.
+    text_model_id: Mapped[UUID | None] = mapped_column(ForeignKey("ai_models.id", ondelete="SET NULL"))
+    image_model_id: Mapped[UUID | None] = mapped_column(ForeignKey("ai_models.id", ondelete="SET NULL"))
+    video_model_id: Mapped[UUID | None] = mapped_column(ForeignKey("ai_models.id", ondelete="SET NULL"))
 
 
 class Membership(TenantMixin, Base):

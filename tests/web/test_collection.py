@@ -142,7 +142,7 @@ async def test_auto_draft_sends_new_items_to_generation(world: World, feed_serve
 
     async def all_drafted():
         async with scoped_session(session_maker, client_id=world.a.client.id) as session:
-            statuses = (await session.execute(select(Job.status))).scalars().all()
+            statuses = (await session.execute(select(Job.status).where(Job.kind == "generate_story"))).scalars().all()
         return statuses if len(statuses) == 3 and set(statuses) == {"COMPLETED"} else None
 
     await wait_for(all_drafted, within=60)
@@ -172,8 +172,9 @@ async def test_source_settings_are_validated(web, world: World, session_maker):
     assert saved.auto_draft and not saved.enabled and saved.disabled_reason == "Paused by the owner."
 
 
-async def test_a_binary_body_is_a_readable_error_and_keeps_earlier_items(world: World, feed_server, session_maker,
-                                                                        settings):
+async def test_a_binary_body_is_a_readable_error_and_keeps_earlier_items(
+    world: World, feed_server, session_maker, settings
+):
     from app.net.fetcher import SafeFetcher
 
     source = await _source(session_maker, world.a, f"{feed_server}/feeds/northwind.xml")

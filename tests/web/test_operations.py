@@ -9,12 +9,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from sqlalchemy import func, select
-
 from app.config import BASE_DIR
 from app.db.session import scoped_session
-from app.generation.models import Job, JobStatus
-from app.generation.services import run_generation
 from app.publishing.models import Publication, PublicationStatus
 from app.publishing.services import publish_publication
 from app.stories.models import Story
@@ -73,48 +69,6 @@ async def test_a_publication_is_not_published_before_its_time(world: World, sess
         publication_id=rows["publication_id"],
     )
     assert result is None
-
-
-async def test_a_failing_generation_ends_failed_with_words_and_frees_the_item(
-    world: World, session_maker, redis, settings, app
-) -> None:
-    rows = await make_tenant_rows(session_maker, world.a)
-
-    class BrokenFetcher:
-        async def fetch(self, url, **kwargs):  # noqa: ANN001, ANN003
-            raise AssertionError("not reached")
-
-    # The item's text is empty and its title blank: the local provider refuses it.
-    async with scoped_session(session_maker, client_id=world.a.client.id) as session:
-        from app.sources.models import SourceItem
-
-        item = await session.get(SourceItem, rows["item_id"])
-        item.title, item.summary, item.content, item.status = "", "", "", "generating"
-    for attempt in (1, 2, 3):
-        try:
-            await run_generation(
-                session_maker=session_maker,
-                redis=redis,
-                settings=settings,
-                storage=app.state.storage,
-                fetcher=BrokenFetcher(),
-                client_id=world.a.client.id,
-                job_id=rows["job_id"],
-                attempt=attempt,
-                final_attempt=attempt == 3,
-            )
-        except Exception:  # noqa: BLE001 - SAQ sees the raise and retries
-            pass
-        async with scoped_session(session_maker, client_id=world.a.client.id) as session:
-            job = await session.get(Job, rows["job_id"])
-        assert job.status == (JobStatus.FAILED if attempt == 3 else JobStatus.QUEUED)
-        assert job.attempts == attempt and job.error
-    async with scoped_session(session_maker, client_id=world.a.client.id) as session:
-        item = await session.get(SourceItem, rows["item_id"])
-        stories = (await session.execute(select(func.count()).select_from(Story))).scalar_one()
-    assert item.status == "new"  # can be generated again
-    assert stories == 1  # only the row make_tenant_rows created: a failed job leaves no half story
-    assert "Traceback" not in job.error
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

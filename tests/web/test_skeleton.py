@@ -49,14 +49,14 @@ async def test_the_whole_path(web, world: World, feed_server, worker, session_ma
 
     async def completed_job():
         async with scoped_session(session_maker, client_id=client_id) as session:
-            job = (await session.execute(select(Job))).scalar_one()
+            job = (await session.execute(select(Job).where(Job.pipeline_id.is_(None)))).scalar_one()
             return job if job.status in (JobStatus.COMPLETED, JobStatus.FAILED) else None
 
     job = await wait_for(completed_job)
     assert job.status == JobStatus.COMPLETED, job.error
     async with scoped_session(session_maker, client_id=client_id) as session:
         story = (await session.execute(select(Story))).unique().scalar_one()
-        asset = (await session.execute(select(Asset))).scalar_one()
+        asset = (await session.execute(select(Asset).order_by(Asset.scene_position).limit(1))).scalar_one()
     assert story.status == StoryStatus.DRAFT and story.id == job.story_id
     assert asset.width == 1080 and asset.height == 1350
     stored = await app.state.storage.get(asset.storage_key)

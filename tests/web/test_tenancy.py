@@ -12,11 +12,11 @@ from sqlalchemy import text
 
 from app.db.base import tenant_tables
 from app.db.session import scoped_session
-from app.generation.models import Job, JobKind, JobStatus
+from app.generation.models import CreditCharge, Job, JobKind, JobStatus, StylePreset
 from app.publishing.models import Publication
 from app.publishing.services import reader_channel
 from app.sources.models import Source, SourceItem
-from app.stories.models import Asset, Story, StoryVersion
+from app.stories.models import Asset, Scene, Story, StoryVersion
 from app.tenancy.models import Invitation, Membership
 from tests.conftest import World
 
@@ -48,16 +48,21 @@ async def make_tenant_rows(session_maker, tenant) -> dict[str, UUID]:
         session.add(version)
         await session.flush()
         story.current_version_id = version.id
+        scene = Scene(client_id=client_id, story_version_id=version.id, position=0, text="Scene one")
+        session.add(scene)
+        await session.flush()
         session.add(
             Asset(
                 client_id=client_id,
                 story_version_id=version.id,
+                scene_id=scene.id,
                 storage_key=f"clients/{client_id}/x.png",
                 mime="image/png",
                 size_bytes=1,
                 idempotency_key=f"{version.id}:scene-0",
             )
         )
+        session.add(StylePreset(client_id=client_id, name="House style", is_default=True))
         channel = await reader_channel(session, client_id)
         publication = Publication(
             client_id=client_id,
@@ -75,6 +80,8 @@ async def make_tenant_rows(session_maker, tenant) -> dict[str, UUID]:
             source_item_id=item.id,
         )
         session.add(job)
+        await session.flush()
+        session.add(CreditCharge(client_id=client_id, job_id=job.id, amount=1, description="Image"))
         invitation = Invitation(
             client_id=client_id,
             email="new@example.test",
