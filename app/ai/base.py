@@ -88,6 +88,11 @@ class ProviderError(Exception):
         self.retry_after = retry_after
         self.status_code = status_code
 
+    @property
+    def message(self) -> str:
+        """For a person, like every other error that reaches a job's or a form's message."""
+        return str(self)
+
     def __reduce__(self) -> tuple[object, ...]:
         # Exceptions pickle as cls(*args); the keyword state must survive too (e.g. across a job queue).
         return (_rebuild_provider_error, (type(self), str(self), dict(self.__dict__)))

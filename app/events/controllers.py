@@ -80,6 +80,9 @@ class EventsController(Controller):
         if data.get("kind") == "source":
             # The sources page refetches that row on this event (hx-trigger="sse:..."): no payload needed.
             return f"source-{data['source_id']}", "fetched"
+        if data.get("kind") == "story":
+            # The story page refetches its scenes on this event (a new variant, a failed one).
+            return f"story-{data['story_id']}", "changed"
         if data.get("kind") == "publication":
             # The story page refetches its panel on this event (hx-trigger="sse:..."): no payload needed.
             return f"publication-{data['story_id']}", data.get("status", "")

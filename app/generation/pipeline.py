@@ -303,41 +303,41 @@ async def run_step(deps: GenerationDeps, client_id: UUID, job_id: UUID, *, attem
             return  # a duplicate delivery changes nothing
         step.status, step.attempts, step.error = JobStatus.RUNNING, attempt, None
         step.started_at = step.started_at or datetime.now(UTC)
-        pipeline_id, kind = step.pipeline_id, step.kind
+        pipeline_id, kind, story_id = step.pipeline_id, step.kind, step.story_id
         if pipeline_id:
             pipeline = await JobRepository(session, client_id).get(pipeline_id)
             pipeline.status = JobStatus.RUNNING
             pipeline.started_at = pipeline.started_at or datetime.now(UTC)
-    await _announce(deps, client_id, pipeline_id or job_id)
+    # A standalone step (a regenerated scene) is followed on its story's page.
+    watchers = (pipeline_id or job_id, None if pipeline_id else story_id)
+    await _announce(deps, client_id, *watchers)
+    retry = False
     try:
         await STEPS[JobKind(kind)](deps, client_id, job_id)
     except (StepRefused, ProviderError) as exc:
-        retryable = isinstance(exc, ProviderError) and exc.retryable
-        await _record_failure(
-            deps,
-            client_id,
-            job_id,
-            exc.message if hasattr(exc, "message") else str(exc),
-            final=final_attempt or not retryable,
-            attempt=attempt,
-        )
-        if retryable and not final_attempt:
+        retry = isinstance(exc, ProviderError) and exc.retryable and not final_attempt
+        await _record_failure(deps, client_id, job_id, exc.message, final=not retry, attempt=attempt)
+        if retry:
             raise  # SAQ retries with backoff
-        return
     except Exception as exc:
         logger.exception("Generation step %s (%s) failed, attempt %s", job_id, kind, attempt)
         message = _("An unexpected error stopped this step (%(kind)s).", kind=type(exc).__name__)
+        retry = not final_attempt
         await _record_failure(deps, client_id, job_id, message, final=final_attempt, attempt=attempt)
-        if not final_attempt:
+        if retry:
             raise
-        return
-    if pipeline_id:
-        await enqueue_advance(deps.queue, client_id, pipeline_id)
-    await _announce(deps, client_id, pipeline_id or job_id)
+    else:
+        if pipeline_id:
+            await enqueue_advance(deps.queue, client_id, pipeline_id)
+    finally:
+        await _announce(deps, client_id, *watchers)
 
 
-async def _announce(deps: GenerationDeps, client_id: UUID, job_id: UUID) -> None:
+async def _announce(deps: GenerationDeps, client_id: UUID, job_id: UUID, story_id: UUID | None = None) -> None:
+    """The job's status for the inbox; a story's page hears about the story's standalone steps too."""
     await publish_event(deps.redis, deps.settings, client_id, "job", job_id=job_id)
+    if story_id is not None:
+        await publish_event(deps.redis, deps.settings, client_id, "story", story_id=story_id)
 
 
 async def _record_failure(

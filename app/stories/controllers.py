@@ -9,10 +9,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from redis.asyncio import Redis
+from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.events.bus import last_event_id
+from app.generation import services as generation
 from app.i18n import gettext as _
 from app.storage import MediaStorage
 from app.stories import services
@@ -40,7 +42,8 @@ async def story_page(
         context={
             "story": story,
             "version": version,
-            "asset_urls": await services.asset_urls(storage, version.assets if version else []),
+            **(await services.scenes_context(db_session, storage, version) if version else {}),
+            "problem": None,
             "publications": await services.publications_of(db_session, tenant.client.id, story.id),
             "events_since": events_since,
             "schedule_error": schedule_error,
@@ -147,3 +150,106 @@ class StoriesController(Controller):
         story_id: FromPath[UUID],
     ) -> Response[Any]:
         return await _transition(request, db_session, tenant, story_id, services.reject, _("Rejected."))
+
+    # Scenes: variants, headliner, favourites, text ----------------------------------------------
+
+    @get("/{story_id:uuid}/scenes", name="story_scenes")
+    async def scenes(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        tenant: NamedDependency[TenantContext],
+        storage: NamedDependency[MediaStorage],
+        story_id: FromPath[UUID],
+    ) -> Template:
+        """The scenes section alone, refetched when one of the story's scene jobs moves (SSE)."""
+        story = await services.get_story(db_session, tenant.client.id, story_id)
+        return await scenes_section(db_session, tenant, storage, story)
+
+    @post("/{story_id:uuid}/scenes/{scene_id:uuid}/regenerate")
+    async def regenerate(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        tenant: NamedDependency[TenantContext],
+        storage: NamedDependency[MediaStorage],
+        queue: NamedDependency[Queue],
+        story_id: FromPath[UUID],
+        scene_id: FromPath[UUID],
+    ) -> Template:
+        story = await services.get_story(db_session, tenant.client.id, story_id)
+        try:
+            job = await generation.regenerate_scene(db_session, tenant.client.id, scene_id, requested_by=tenant.user)
+        except generation.GenerationRefused as exc:
+            return await scenes_section(db_session, tenant, storage, story, problem=(scene_id, exc.message))
+        # Commit before enqueueing: the worker must find the job row when it starts.
+        await db_session.commit()
+        await generation.enqueue_step(queue, job)
+        return await scenes_section(db_session, tenant, storage, story)
+
+    @post("/{story_id:uuid}/assets/{asset_id:uuid}/headliner")
+    async def headliner(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        tenant: NamedDependency[TenantContext],
+        storage: NamedDependency[MediaStorage],
+        story_id: FromPath[UUID],
+        asset_id: FromPath[UUID],
+    ) -> Template:
+        story = await services.get_story(db_session, tenant.client.id, story_id)
+        problem = None
+        try:
+            await generation.choose_headliner(db_session, tenant.client.id, asset_id)
+        except generation.GenerationRefused as exc:
+            problem = (None, exc.message)
+        return await scenes_section(db_session, tenant, storage, story, problem=problem)
+
+    @post("/{story_id:uuid}/assets/{asset_id:uuid}/favourite")
+    async def favourite(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        tenant: NamedDependency[TenantContext],
+        storage: NamedDependency[MediaStorage],
+        story_id: FromPath[UUID],
+        asset_id: FromPath[UUID],
+    ) -> Template:
+        story = await services.get_story(db_session, tenant.client.id, story_id)
+        await generation.toggle_favourite(db_session, tenant.client.id, asset_id)
+        return await scenes_section(db_session, tenant, storage, story)
+
+    @post("/{story_id:uuid}/scenes/{scene_id:uuid}/text")
+    async def scene_text(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        tenant: NamedDependency[TenantContext],
+        storage: NamedDependency[MediaStorage],
+        story_id: FromPath[UUID],
+        scene_id: FromPath[UUID],
+    ) -> Template:
+        story = await services.get_story(db_session, tenant.client.id, story_id)
+        form = await request.form()
+        try:
+            await generation.edit_scene_text(db_session, tenant.client.id, scene_id, str(form.get("text", "")))
+        except generation.GenerationRefused as exc:
+            return await scenes_section(db_session, tenant, storage, story, problem=(scene_id, exc.message))
+        return await scenes_section(db_session, tenant, storage, story)
+
+
+async def scenes_section(
+    db_session: AsyncSession,
+    tenant: TenantContext,
+    storage: MediaStorage,
+    story: Story,
+    *,
+    problem: tuple[UUID | None, str] | None = None,
+) -> Template:
+    await db_session.flush()
+    version = await services.fresh_version(db_session, tenant.client.id, story)
+    return Template(
+        "stories/_partials/scenes.html",
+        context={
+            "tenant": tenant,
+            **await services.scenes_context(db_session, storage, version),
+            "story": story,
+            "problem": problem,
+        },
+    )

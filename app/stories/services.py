@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from app.generation.models import Job, JobKind, JobStatus
 from app.generation.services import StoryRepository
 from app.i18n import gettext as _
 from app.publishing.models import Publication
@@ -61,3 +64,54 @@ async def publications_of(session: AsyncSession, client_id: UUID, story_id: UUID
 
 async def asset_urls(storage: MediaStorage, assets: list[Asset], expires_in: int = 3600) -> dict[UUID, str]:
     return {asset.id: await storage.url(asset.storage_key, expires_in=expires_in) for asset in assets}
+
+
+async def fresh_version(session: AsyncSession, client_id: UUID, story: Story) -> StoryVersion:
+    """The story's current version as the database has it now (scenes and assets reloaded)."""
+    return (
+        await session.execute(
+            select(StoryVersion)
+            .where(StoryVersion.client_id == client_id, StoryVersion.id == story.current_version_id)
+            .options(selectinload(StoryVersion.assets), selectinload(StoryVersion.scenes))
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+
+
+async def scenes_context(session: AsyncSession, storage: MediaStorage, version: StoryVersion) -> dict[str, Any]:
+    """What the scenes section shows: each scene's current variants, older ones, and its image jobs."""
+    scene_ids = [scene.id for scene in version.scenes]
+    jobs = (
+        (
+            await session.execute(
+                select(Job)
+                .where(Job.client_id == version.client_id, Job.scene_id.in_(scene_ids), Job.kind == JobKind.IMAGE)
+                .order_by(Job.created_at)
+            )
+        )
+        .scalars()
+        .all()
+        if scene_ids
+        else []
+    )
+    busy = {job.scene_id for job in jobs if not JobStatus(job.status).is_final}
+    failed = {job.scene_id: job.error for job in jobs if job.status == JobStatus.FAILED}
+    for job in jobs:  # a later success clears an earlier failure
+        if job.status == JobStatus.COMPLETED:
+            failed.pop(job.scene_id, None)
+    images = [a for a in version.assets if a.kind == "image"]
+    return {
+        "version": version,
+        "scene_rows": [
+            {
+                "scene": scene,
+                "variants": scene.variants(images),
+                "headliner": scene.headliner(images),
+                "older": [a for a in images if a.scene_id == scene.id and a.stale],
+                "busy": scene.id in busy,
+                "failed": failed.get(scene.id),
+            }
+            for scene in version.scenes
+        ],
+        "asset_urls": await asset_urls(storage, images),
+    }
