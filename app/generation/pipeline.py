@@ -615,6 +615,19 @@ def photo_usable(data: bytes) -> bool:
     return True
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+def card_texts(title: str, scene: Scene) -> tuple[str, str]:
+    """What a card says: the story's title over the first scene, a scene's own first sentence over
+    the others (a carousel of one title repeated says nothing)."""
+    if scene.position == 0:
+        return title, scene.text[:280]
+    parts = _SENTENCE_END.split(scene.text.strip(), maxsplit=1)
+    first, rest = parts[0], (parts[1] if len(parts) > 1 else "")
+    return first[:160], rest[:200]
+
+
 async def image_step(deps: GenerationDeps, client_id: UUID, job_id: UUID) -> None:
     async with scoped_session(deps.session_maker, client_id=client_id) as session:
         jobs = JobRepository(session, client_id)
@@ -636,9 +649,10 @@ async def image_step(deps: GenerationDeps, client_id: UUID, job_id: UUID) -> Non
         existing = (
             await session.execute(select(Asset).where(Asset.client_id == client_id, Asset.idempotency_key == key))
         ).scalar_one_or_none()
+        headline, caption = card_texts(version.title, scene)
         request = ImageRequest(
-            title=version.title,
-            text=scene.text[:280],
+            title=headline,
+            text=caption,
             width=size[0],
             height=size[1],
             brand_color=plan.preset.brand_color,

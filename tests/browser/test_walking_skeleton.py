@@ -102,7 +102,7 @@ def test_walking_skeleton_in_a_browser(world: World, feed_server, live_server, b
     page.wait_for_url(re.compile(rf"{re.escape(base)}/stories/[0-9a-f-]+$"))
     story_url = page.url
     expect(page.get_by_role("heading", level=1)).to_have_text(STORY)
-    expect_image_loaded(page, "figure.story-card img")
+    expect_image_loaded(page, "figure.variant.is-headliner img")
     screenshot("07-story-draft")
     page.get_by_role("button", name="Approve").click()
     page.wait_for_load_state()
