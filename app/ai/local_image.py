@@ -379,6 +379,24 @@ def render_card(req: ImageRequest) -> GeneratedImage:
     return GeneratedImage(data=out.getvalue(), mime=mime, width=width, height=height)
 
 
+def render_backdrop(req: ImageRequest) -> GeneratedImage:
+    """The card without its text: the photo (or the brand gradient) and the footer strip. The local
+    video burns its own subtitles in, and a card's headline under them would be read twice."""
+    size = (req.width, req.height)
+    brand = parse_color(req.brand_color, "brand_color")
+    accent = parse_color(req.accent_color, "accent_color")
+    photo = _photo_background(req.background, size, brand) if req.background else None
+    canvas = photo if photo is not None else _gradient_background(size, brand, req.seed)
+    layout = _LAYOUTS.get(size)
+    if layout is not None:
+        draw = ImageDraw.Draw(canvas)
+        footer_bottom = req.height - layout.safe_bottom
+        draw.rectangle((0, footer_bottom - 16, req.width, footer_bottom), fill=accent)
+    out = io.BytesIO()
+    canvas.convert("RGB").save(out, "JPEG", quality=90)
+    return GeneratedImage(data=out.getvalue(), mime="image/jpeg", width=req.width, height=req.height)
+
+
 class LocalImageProvider:
     """Offline branded cards; deterministic for the same request."""
 

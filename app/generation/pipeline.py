@@ -17,7 +17,7 @@ writes its outputs there (import.json / normalized.json under the client's media
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import logging
 import re
@@ -603,16 +603,14 @@ async def _background_photo(fetcher: SafeFetcher, url: str | None) -> bytes | No
 
 
 def photo_usable(data: bytes) -> bool:
-    """Whether Pillow can read the photo (a corrupt one gives a plain card instead)."""
-    from PIL import Image, UnidentifiedImageError
+    """Whether the item's photo is good enough to build a card on (big enough, not blank, not
+    blurred, readable); otherwise the card is drawn on the brand colours."""
+    from app.ai import photo_checks
 
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        logger.info("Background photo refused: unreadable")
-        return False
-    return True
+    verdict = photo_checks.check_photo(data)
+    if not verdict.ok:
+        logger.info("Background photo refused: %s", "; ".join(verdict.reasons))
+    return verdict.ok
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
@@ -719,8 +717,108 @@ async def image_step(deps: GenerationDeps, client_id: UUID, job_id: UUID) -> Non
 # VIDEO: a vertical slideshow of the headliners -------------------------------------------------
 
 
+VIDEO_SIZE = (1080, 1920)  # 9:16, what Shorts and Reels want
+WORDS_PER_SECOND = 2.5  # a comfortable reading pace for burned-in subtitles
+
+
+def scene_seconds(text: str) -> float:
+    """Long enough to read the scene's subtitle, between 3 and 8 seconds."""
+    return round(min(8.0, max(3.0, len(text.split()) / WORDS_PER_SECOND)), 2)
+
+
+def video_key(version_id: UUID, scenes: list[Scene], headliners: list[UUID | None], preset_revision: int) -> str:
+    """The video is made of these scenes' texts and pictures: a change to either makes a new one."""
+    parts = ",".join(f"{s.id}.{s.revision}.{h}" for s, h in zip(scenes, headliners, strict=True))
+    digest = hashlib.sha256(parts.encode()).hexdigest()[:16]
+    return f"{version_id}:video:{VIDEO_SIZE[0]}x{VIDEO_SIZE[1]}:p{preset_revision}:{digest}"
+
+
 async def video_step(deps: GenerationDeps, client_id: UUID, job_id: UUID) -> None:
-    raise StepRefused(_("Video is not available in this version of Zavod."))
+    from app.ai.local_image import render_backdrop
+    from app.ai.local_video import LocalVideoProvider, VideoRequest, VideoScene
+
+    async with scoped_session(deps.session_maker, client_id=client_id) as session:
+        step = await JobRepository(session, client_id).get(job_id)
+        version = await session.get_one(StoryVersion, step.story_version_id)
+        client = await session.get_one(Client, client_id)
+        plan = await make_plan(session, client, version.preset_id)
+        scenes = await _scenes(session, client_id, version.id)
+        assets = list(
+            (
+                await session.execute(
+                    select(Asset).where(Asset.client_id == client_id, Asset.story_version_id == version.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        headliners = [scene.headliner(assets) for scene in scenes]
+        choice = plan.video or await resolve_model(session, Capability.VIDEO, client.video_model_id)
+        item = await session.get(SourceItem, step.source_item_id) if step.source_item_id else None
+        image_url = item.image_url if item else None
+        story_id, language = version.story_id, plan.preset.language
+        key = video_key(version.id, scenes, [h.id if h else None for h in headliners], plan.preset.revision)
+        done = (
+            await session.execute(select(Asset.id).where(Asset.client_id == client_id, Asset.idempotency_key == key))
+        ).scalar_one_or_none()
+    if not scenes:
+        raise StepRefused(_("The story has no scenes to make a video from."))
+    if done is None:
+        if choice.provider_kind != "local":
+            raise StepRefused(_("Only the built-in slideshow can make a story's video in this version of Zavod."))
+        background = await _background_photo(deps.fetcher, image_url)
+        frames: list[VideoScene] = []
+        for index, (scene, headliner) in enumerate(zip(scenes, headliners, strict=True)):
+            if headliner is not None and headliner.provider != "local":
+                picture = await deps.storage.get(headliner.storage_key)  # a model's picture has no text on it
+            else:
+                backdrop = ImageRequest(
+                    title="",
+                    text="",
+                    width=VIDEO_SIZE[0],
+                    height=VIDEO_SIZE[1],
+                    brand_color=plan.preset.brand_color,
+                    accent_color=plan.preset.accent_color,
+                    background=background,
+                    seed=index,
+                )
+                picture = render_backdrop(backdrop).data
+            frames.append(VideoScene(image=picture, text=scene.text, duration=scene_seconds(scene.text)))
+        video = await LocalVideoProvider().generate_video(VideoRequest(scenes=frames, language=language))
+        base = client_media_key(client_id, "stories", str(story_id), f"{version.id}-video-{key.rsplit(':', 1)[1]}")
+        await deps.storage.put(f"{base}.jpg", video.poster, video.poster_mime)
+        await deps.storage.put(f"{base}.mp4", video.data, video.mime)
+    async with scoped_session(deps.session_maker, client_id=client_id) as session:
+        step = await JobRepository(session, client_id).get(job_id)
+        if done is None:
+            common = {
+                "client_id": client_id,
+                "story_version_id": version.id,
+                "provider": choice.provider_kind,
+                "model": choice.model,
+                "preset_revision": plan.preset.revision,
+                "format": f"{VIDEO_SIZE[0]}x{VIDEO_SIZE[1]}",
+                "width": video.width,
+                "height": video.height,
+                "scene_position": 0,
+            }
+            for kind, suffix, data, mime, asset_key_ in (
+                ("poster", "jpg", video.poster, video.poster_mime, f"{key}:poster"),
+                ("video", "mp4", video.data, video.mime, key),
+            ):
+                await session.execute(
+                    insert(Asset)
+                    .values(
+                        **common,
+                        kind=kind,
+                        storage_key=f"{base}.{suffix}",
+                        mime=mime,
+                        size_bytes=len(data),
+                        idempotency_key=asset_key_,
+                    )
+                    .on_conflict_do_nothing(constraint="uq_assets_client_key")
+                )
+        await _complete(session, step, f"{step_name(JobKind.VIDEO)} · {choice.label}")
 
 
 STEPS = {

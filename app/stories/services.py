@@ -100,7 +100,21 @@ async def scenes_context(session: AsyncSession, storage: MediaStorage, version: 
         if job.status == JobStatus.COMPLETED:
             failed.pop(job.scene_id, None)
     images = [a for a in version.assets if a.kind == "image"]
+    # The newest video (a new one is made when scenes change) and its poster frame.
+    video = next(
+        (a for a in sorted(version.assets, key=lambda a: a.created_at, reverse=True) if a.kind == "video"), None
+    )
+    poster = next(
+        (
+            a
+            for a in version.assets
+            if a.kind == "poster" and video and a.idempotency_key == f"{video.idempotency_key}:poster"
+        ),
+        None,
+    )
     return {
+        "video": video,
+        "poster": poster,
         "version": version,
         "scene_rows": [
             {
@@ -113,5 +127,5 @@ async def scenes_context(session: AsyncSession, storage: MediaStorage, version: 
             }
             for scene in version.scenes
         ],
-        "asset_urls": await asset_urls(storage, images),
+        "asset_urls": await asset_urls(storage, [*images, *(a for a in (video, poster) if a)]),
     }

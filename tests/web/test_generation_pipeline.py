@@ -367,3 +367,26 @@ async def test_the_inbox_generate_button_runs_the_whole_pipeline_in_the_worker(
     assert job.status == "COMPLETED", job.error
     page = await web.get(f"/c/{world.a.client.slug}/stories/{job.story_id}")
     assert page.status_code == 200 and "Harbour ferry" in page.text
+
+
+async def test_a_preset_with_video_adds_a_vertical_video_with_a_poster(world: World, deps, session_maker):
+    client_id = world.a.client.id
+    async with scoped_session(session_maker, client_id=client_id) as session:
+        await save_preset(
+            session,
+            client_id,
+            StylePreset(client_id=client_id),
+            {"name": "Shorts", "scene_count": "2", "with_video": "on", "is_default": "on"},
+        )
+    item = await make_item(session_maker, client_id)
+    pipeline = await drive(deps, client_id, await start(session_maker, client_id, item.id))
+    assert pipeline.status == JobStatus.COMPLETED, pipeline.error
+    assert [s.kind for s in await steps_of(session_maker, client_id, pipeline.id)][-1] == "video"
+    async with scoped_session(session_maker, client_id=client_id) as session:
+        video = (await session.execute(select(Asset).where(Asset.kind == "video"))).scalar_one()
+        poster = (await session.execute(select(Asset).where(Asset.kind == "poster"))).scalar_one()
+    assert (video.width, video.height, video.mime) == (1080, 1920, "video/mp4")
+    data = await deps.storage.get(video.storage_key)
+    assert data[4:8] == b"ftyp" and len(data) == video.size_bytes
+    assert (await deps.storage.get(poster.storage_key))[:3] == b"\xff\xd8\xff"
+    assert await ledger_total(session_maker, client_id) == 1 + 2 + 3  # text, two images, the video
