@@ -25,6 +25,7 @@ async def seed_demo() -> list[tuple[str, str, str]]:
     from app.auth.services import create_user
     from app.config import get_settings
     from app.db.session import create_engine, create_session_maker, scoped_session
+    from app.generation.models import StylePreset
     from app.sources.models import Source
     from app.tenancy.models import Membership, Role
     from app.tenancy.services import create_client
@@ -49,6 +50,16 @@ async def seed_demo() -> list[tuple[str, str, str]]:
                     )
                     session.add(Membership(client_id=client.id, user_id=user.id, role=role))
                     credentials.append((f"{name}: {role.value}", email, DEMO_PASSWORD))
+                # A house style, so the demo's stories come out in three scenes with the client's hashtag.
+                session.add(
+                    StylePreset(
+                        client_id=client.id,
+                        name="House style",
+                        is_default=True,
+                        scene_count=3,
+                        hashtags=[f"#{slug.replace('-', '').title()}"],
+                    )
+                )
                 # The sample feed Zavod serves itself in development; the collection sweep picks it up.
                 session.add(
                     Source(
