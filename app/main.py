@@ -38,6 +38,7 @@ from app.dev.controllers import DevFeedController
 from app.events.controllers import KEEPALIVE_MS, EventsController
 from app.health import HealthController
 from app.i18n import LOCALE_NAMES, get_locale, gettext, ngettext
+from app.providers.controllers import ProvidersController
 from app.publishing.controllers import ScheduleController
 from app.reader.controllers import ReaderController
 from app.sources.controllers import InboxController, SourcesController
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ScheduleController,
         ReaderController,
         EventsController,
+        ProvidersController,
         HealthController,
         serve_local_media,
         create_static_files_router(path="/static", directories=[BASE_DIR / "static"], opt={"exclude_from_auth": True}),
