@@ -51,18 +51,18 @@ async def make_tenant_rows(session_maker, tenant) -> dict[str, UUID]:
         scene = Scene(client_id=client_id, story_version_id=version.id, position=0, text="Scene one")
         session.add(scene)
         await session.flush()
-        session.add(
-            Asset(
-                client_id=client_id,
-                story_version_id=version.id,
-                scene_id=scene.id,
-                storage_key=f"clients/{client_id}/x.png",
-                mime="image/png",
-                size_bytes=1,
-                idempotency_key=f"{version.id}:scene-0",
-            )
+        asset = Asset(
+            client_id=client_id,
+            story_version_id=version.id,
+            scene_id=scene.id,
+            storage_key=f"clients/{client_id}/x.png",
+            mime="image/png",
+            size_bytes=1,
+            idempotency_key=f"{version.id}:scene-0",
         )
-        session.add(StylePreset(client_id=client_id, name="House style", is_default=True))
+        session.add(asset)
+        preset = StylePreset(client_id=client_id, name="House style", is_default=True)
+        session.add(preset)
         channel = await reader_channel(session, client_id)
         publication = Publication(
             client_id=client_id,
@@ -105,6 +105,9 @@ async def make_tenant_rows(session_maker, tenant) -> dict[str, UUID]:
             "invitation_id": invitation.id,
             "membership_id": membership_id,
             "job_id": job.id,
+            "scene_id": scene.id,
+            "asset_id": asset.id,
+            "preset_id": preset.id,
         }
 
 
