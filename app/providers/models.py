@@ -53,7 +53,12 @@ class AiProvider(Base):
     last_check_message: Mapped[str | None] = mapped_column(Text)
 
     models: Mapped[list[AiModel]] = relationship(
-        back_populates="provider", lazy="selectin", order_by="AiModel.capability, AiModel.model"
+        back_populates="provider",
+        lazy="selectin",
+        order_by="AiModel.capability, AiModel.model",
+        # A provider's models go with it (the database cascades; the ORM must not null the key first).
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
 
 

@@ -29,6 +29,8 @@ from app.generation.services import (
     retry_pipeline,
 )
 from app.net.fetcher import SafeFetcher
+from app.providers.models import AiModel, AiProvider
+from app.secrets import SecretBox
 from app.sources.models import ItemStatus, Source, SourceItem
 from app.storage import storage_from_settings
 from app.stories.models import Asset, Scene, Story, StoryStatus
@@ -390,3 +392,50 @@ async def test_a_preset_with_video_adds_a_vertical_video_with_a_poster(world: Wo
     assert data[4:8] == b"ftyp" and len(data) == video.size_bytes
     assert (await deps.storage.get(poster.storage_key))[:3] == b"\xff\xd8\xff"
     assert await ledger_total(session_maker, client_id) == 1 + 2 + 3  # text, two images, the video
+
+
+async def test_models_from_the_registry_write_and_draw_the_story(world: World, deps, session_maker, settings):
+    """A client whose defaults are an OpenAI-compatible model: the pipeline calls it, with the
+    provider's key decrypted in the worker only, and charges the registry's prices."""
+    from tests.ai_http.fakes import OPENAI_KEY, FakeOpenAI
+
+    fake = FakeOpenAI().start()
+    box = SecretBox.from_settings(settings)
+    deps.secret_box = box
+    client_id = world.a.client.id
+    try:
+        async with scoped_session(session_maker, system=True) as session:
+            provider = AiProvider(
+                name=f"Fake OpenAI {client_id}",
+                kind="openai_compatible",
+                base_url=f"{fake.base_url}/v1",
+                api_key=box.encrypt(OPENAI_KEY),
+            )
+            session.add(provider)
+            await session.flush()
+            text_model = AiModel(
+                provider_id=provider.id, model="gpt-test", label="GPT", capability="text", cost_credits=2
+            )
+            image_model = AiModel(
+                provider_id=provider.id, model="gpt-image-test", label="Images", capability="image", cost_credits=3
+            )
+            session.add_all([text_model, image_model])
+            await session.flush()
+            client = await session.get(Client, client_id)
+            client.text_model_id, client.image_model_id = text_model.id, image_model.id
+        item = await make_item(session_maker, client_id)
+        pipeline = await drive(deps, client_id, await start(session_maker, client_id, item.id))
+        assert pipeline.status == JobStatus.COMPLETED, pipeline.error
+        async with scoped_session(session_maker, client_id=client_id) as session:
+            story = await session.get(Story, pipeline.story_id)
+            version = story.current_version
+            assets = (await session.execute(select(Asset))).scalars().all()
+        assert version.title == "City opens a new solar park" and len(version.scenes) == 3
+        assert {a.provider for a in assets} == {"openai_compatible"} and {a.model for a in assets} == {"gpt-image-test"}
+        prompts = [r.json()["prompt"] for r in fake.requests_to("/v1/images/generations")]
+        assert len(prompts) == 3 and all("editorial photo" in p for p in prompts)  # the PROMPTS step's text
+        assert await ledger_total(session_maker, client_id) == 2 + 3 * 3
+    finally:
+        fake.stop()
+        async with scoped_session(session_maker, system=True) as session:
+            await session.delete(await session.get(AiProvider, provider.id))
