@@ -36,6 +36,7 @@ from app.config import BASE_DIR, Settings, get_settings
 from app.db.session import create_session_maker
 from app.dev.controllers import DevFeedController
 from app.events.controllers import KEEPALIVE_MS, EventsController
+from app.generation.controllers import CreditsController, PresetsController
 from app.health import HealthController
 from app.i18n import LOCALE_NAMES, get_locale, gettext, ngettext
 from app.providers.controllers import ProvidersController
@@ -158,6 +159,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         InvitationController,
         SourcesController,
         ChannelsController,
+        PresetsController,
+        CreditsController,
         InboxController,
         StoriesController,
         ScheduleController,

@@ -107,3 +107,29 @@ async def ledger(session: AsyncSession, client_id: UUID, limit: int = 200) -> li
             )
         ).scalars()
     )
+
+
+def month_bounds(client: Client, year: int, month: int) -> tuple[datetime, datetime]:
+    """The first instant of a calendar month in the client's time zone and of the next one, as UTC."""
+    zone = ZoneInfo(client.timezone or "UTC")
+    start = datetime(year, month, 1, tzinfo=zone)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+async def month_ledger(session: AsyncSession, client: Client, year: int, month: int) -> list[CreditCharge]:
+    """A month's charges (in the client's time zone), newest first."""
+    start, end = month_bounds(client, year, month)
+    return list(
+        (
+            await session.execute(
+                select(CreditCharge)
+                .where(
+                    CreditCharge.client_id == client.id,
+                    CreditCharge.created_at >= start,
+                    CreditCharge.created_at < end,
+                )
+                .order_by(CreditCharge.created_at.desc())
+            )
+        ).scalars()
+    )

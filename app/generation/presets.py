@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.repository import TenantRepository
 from app.generation.models import StylePreset
 from app.i18n import gettext as _
+from app.providers.models import AiModel, AiProvider
 from app.stories.models import Asset, StoryVersion
 from app.tenancy.models import Client
 
@@ -226,3 +227,67 @@ async def _mark_stale_images(session: AsyncSession, client_id: UUID, preset: Sty
         .values(stale=True)
         .execution_options(synchronize_session=False)
     )
+
+
+# --- the owner's preset form: model overrides per capability (app.generation.controllers) ----------
+
+MODEL_FIELDS: dict[str, str] = {"text": "text_model_id", "image": "image_model_id", "video": "video_model_id"}
+
+
+async def model_choices(session: AsyncSession) -> dict[str, list[AiModel]]:
+    """The enabled models of enabled providers, per capability: what a preset may override with."""
+    rows = (
+        await session.execute(
+            select(AiModel)
+            .join(AiProvider)
+            .where(AiModel.enabled.is_(True), AiProvider.enabled.is_(True))
+            .order_by(AiProvider.name, AiModel.label)
+        )
+    ).scalars()
+    choices: dict[str, list[AiModel]] = {capability: [] for capability in MODEL_FIELDS}
+    for model in rows:
+        if model.capability in choices:
+            choices[model.capability].append(model)
+    return choices
+
+
+async def save_preset_form(
+    session: AsyncSession, client_id: UUID, preset: StylePreset, form: dict[str, str]
+) -> StylePreset:
+    """`save_preset` plus what the owner's form adds: model overrides (an enabled model of the right
+    capability, or none for the client's default) and switching the default off. All errors at once.
+    A new image model changes the look, so it too makes the old revision's images stale."""
+    choices = await model_choices(session)
+    errors: dict[str, str] = {}
+    overrides: dict[str, UUID | None] = {}
+    for capability, field in MODEL_FIELDS.items():
+        raw = form.get(field, "").strip()
+        if not raw:
+            overrides[field] = None
+            continue
+        allowed = {model.id for model in choices[capability]}
+        try:
+            model_id = UUID(raw)
+        except ValueError:
+            model_id = None
+        if model_id is None or model_id not in allowed:
+            errors[field] = _("Choose a model from the list.")
+        else:
+            overrides[field] = model_id
+    if errors:
+        try:
+            apply_preset_form(StylePreset(), form)  # only to report the other fields' errors too
+        except PresetFormError as exc:
+            errors = {**exc.errors, **errors}
+        raise PresetFormError(errors)
+    old_image_model = preset.image_model_id if preset.id else None
+    for field, model_id in overrides.items():
+        setattr(preset, field, model_id)
+    with session.no_autoflush:  # a clashing name must come back as an error, not fail a flush
+        preset = await save_preset(session, client_id, preset, form)
+    if form.get("is_default") != "on" and preset.is_default:
+        preset.is_default = False
+    if preset.revision > 1 and preset.image_model_id != old_image_model:
+        await _mark_stale_images(session, client_id, preset)
+    await session.flush()
+    return preset

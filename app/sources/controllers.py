@@ -16,7 +16,8 @@ from app.channels import services as channels
 from app.config import Settings
 from app.events.bus import last_event_id
 from app.generation import services as generation
-from app.generation.models import Job
+from app.generation.models import Job, StylePreset
+from app.generation.presets import StylePresetRepository
 from app.i18n import gettext as _
 from app.i18n import ngettext
 from app.net.fetcher import SafeFetcher
@@ -288,6 +289,14 @@ class SourcesController(Controller):
         return redirect(request, f"/c/{tenant.client.slug}/sources")
 
 
+def _preset_id(form: Any) -> UUID | None:
+    """The style preset an editor chose in the inbox; none (or a stale id) means the default preset."""
+    try:
+        return UUID(str(form.get("preset_id", "")))
+    except ValueError:
+        return None
+
+
 class InboxController(Controller):
     path = "/c/{client_slug:str}"
     guards = [requires(Role.EDITOR)]
@@ -315,6 +324,9 @@ class InboxController(Controller):
             else []
         )
         sources = await services.SourceRepository(db_session, tenant.client.id).list(order_by=Source.title)
+        presets = await StylePresetRepository(db_session, tenant.client.id).list(
+            order_by=[StylePreset.is_default.desc(), StylePreset.name]
+        )
         return Template(
             "inbox/index.html",
             context={
@@ -327,6 +339,7 @@ class InboxController(Controller):
                 "statuses": list(ItemStatus),
                 "events_since": events_since,
                 "has_sources": bool(sources),
+                "presets": presets,
             },
         )
 
@@ -355,11 +368,14 @@ class InboxController(Controller):
             count = await services.ignore_items(db_session, tenant.client.id, ids)
             flash(request, ngettext("%(num)s item ignored.", "%(num)s items ignored.", count), "success")
             return redirect(request, back)
+        preset_id = _preset_id(form)
         jobs = []
         for item_id in ids:
             try:
                 jobs.append(
-                    await generation.request_generation(db_session, tenant.client.id, item_id, requested_by=tenant.user)
+                    await generation.request_generation(
+                        db_session, tenant.client.id, item_id, requested_by=tenant.user, preset_id=preset_id
+                    )
                 )
             except generation.GenerationRefused:
                 continue
@@ -384,8 +400,11 @@ class InboxController(Controller):
         queue: NamedDependency[Queue],
         item_id: FromPath[UUID],
     ) -> Response[Any]:
+        preset_id = _preset_id(await request.form())
         try:
-            job = await generation.request_generation(db_session, tenant.client.id, item_id, requested_by=tenant.user)
+            job = await generation.request_generation(
+                db_session, tenant.client.id, item_id, requested_by=tenant.user, preset_id=preset_id
+            )
         except generation.GenerationRefused as exc:
             flash(request, exc.message, "error")
             return redirect(request, f"/c/{tenant.client.slug}/inbox")
