@@ -12,6 +12,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
@@ -22,15 +23,18 @@ from app.generation.models import StylePreset
 from app.generation.presets import (
     ASPECT_SIZES,
     LENGTHS,
+    MAX_AUDIO_BYTES,
     MAX_SCENES,
     TONES,
     PresetFormError,
     StylePresetRepository,
+    attach_audio,
     model_choices,
     save_preset_form,
 )
 from app.i18n import gettext as _
 from app.i18n import ngettext
+from app.storage import MediaStorage
 from app.tenancy.guards import TenantContext, requires, requires_agency_admin
 from app.tenancy.models import Client, Role
 from app.web.responses import flash, form_page, redirect
@@ -86,6 +90,27 @@ async def _posted(request: Request[Any, Any, Any]) -> dict[str, str]:
         # Colour inputs always send a colour: the switch is what says "none of our own".
         form["brand_color"] = form["accent_color"] = ""
     return form
+
+
+# A music track (20 MB at most) travels with the preset form.
+PRESET_BODY_LIMIT = MAX_AUDIO_BYTES + 512 * 1024
+
+
+async def _music(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    storage: MediaStorage,
+    tenant: TenantContext,
+    preset: StylePreset,
+    form: dict[str, str],
+) -> None:
+    """The preset's video music: a new upload replaces it, the switch removes it."""
+    upload = (await request.form()).get("audio")
+    if isinstance(upload, UploadFile) and upload.filename:
+        await db_session.flush()  # a new preset gets its id, which names the file
+        await attach_audio(storage, tenant.client.id, preset, upload.filename, await upload.read())
+    elif form.get("remove_audio") == "on":
+        preset.audio_key = preset.audio_name = None
 
 
 class PresetsController(Controller):
@@ -148,16 +173,18 @@ class PresetsController(Controller):
         )
         return await self._form(db_session, tenant, None, _form_of(blank, tenant.client))
 
-    @post("/")
+    @post("/", request_max_body_size=PRESET_BODY_LIMIT)
     async def create(
         self,
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         tenant: NamedDependency[TenantContext],
+        storage: NamedDependency[MediaStorage],
     ) -> Response[Any]:
         form = await _posted(request)
         try:
             preset = await save_preset_form(db_session, tenant.client.id, StylePreset(), form)
+            await _music(request, db_session, storage, tenant, preset, form)
         except PresetFormError as exc:
             await db_session.rollback()
             return await self._form(db_session, tenant, None, form, exc.errors)
@@ -174,18 +201,20 @@ class PresetsController(Controller):
         preset = await StylePresetRepository(db_session, tenant.client.id).get(preset_id)
         return await self._form(db_session, tenant, preset, _form_of(preset, tenant.client))
 
-    @post("/{preset_id:uuid}")
+    @post("/{preset_id:uuid}", request_max_body_size=PRESET_BODY_LIMIT)
     async def update(
         self,
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         tenant: NamedDependency[TenantContext],
+        storage: NamedDependency[MediaStorage],
         preset_id: FromPath[UUID],
     ) -> Response[Any]:
         form = await _posted(request)
         preset = await StylePresetRepository(db_session, tenant.client.id).get(preset_id)
         try:
             preset = await save_preset_form(db_session, tenant.client.id, preset, form)
+            await _music(request, db_session, storage, tenant, preset, form)
         except PresetFormError as exc:
             # Nothing of a refused edit may reach the database: the preset comes back as stored.
             await db_session.rollback()

@@ -105,6 +105,9 @@ class StylePreset(TenantMixin, Base):
     brand_color: Mapped[str | None] = mapped_column(String(7))  # None: the client's colours
     accent_color: Mapped[str | None] = mapped_column(String(7))
     with_video: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An uploaded music track for the videos (stored through the storage layer), and its file name.
+    audio_key: Mapped[str | None] = mapped_column(String(512))
+    audio_name: Mapped[str | None] = mapped_column(String(200))
     max_variants_per_scene: Mapped[int] = mapped_column(Integer, default=6)
     text_model_id: Mapped[UUID | None] = mapped_column(ForeignKey("ai_models.id", ondelete="SET NULL"))
     image_model_id: Mapped[UUID | None] = mapped_column(ForeignKey("ai_models.id", ondelete="SET NULL"))

@@ -48,7 +48,7 @@ from app.providers.services import ModelChoice, image_provider_for, resolve_mode
 from app.secrets import SecretBox
 from app.sources.models import ItemStatus, SourceItem
 from app.sources.parsing.markup import plain_text
-from app.storage import MediaStorage, client_media_key
+from app.storage import MediaStorage, StorageObjectMissing, client_media_key
 from app.stories.models import Asset, Scene, Story, StoryStatus, StoryVersion
 from app.tenancy.models import Client
 
@@ -726,9 +726,11 @@ def scene_seconds(text: str) -> float:
     return round(min(8.0, max(3.0, len(text.split()) / WORDS_PER_SECOND)), 2)
 
 
-def video_key(version_id: UUID, scenes: list[Scene], headliners: list[UUID | None], preset_revision: int) -> str:
-    """The video is made of these scenes' texts and pictures: a change to either makes a new one."""
-    parts = ",".join(f"{s.id}.{s.revision}.{h}" for s, h in zip(scenes, headliners, strict=True))
+def video_key(
+    version_id: UUID, scenes: list[Scene], headliners: list[UUID | None], preset_revision: int, audio: str | None
+) -> str:
+    """The video is made of these scenes' texts and pictures and the music: a change makes a new one."""
+    parts = ",".join(f"{s.id}.{s.revision}.{h}" for s, h in zip(scenes, headliners, strict=True)) + f"|{audio}"
     digest = hashlib.sha256(parts.encode()).hexdigest()[:16]
     return f"{version_id}:video:{VIDEO_SIZE[0]}x{VIDEO_SIZE[1]}:p{preset_revision}:{digest}"
 
@@ -757,7 +759,8 @@ async def video_step(deps: GenerationDeps, client_id: UUID, job_id: UUID) -> Non
         item = await session.get(SourceItem, step.source_item_id) if step.source_item_id else None
         image_url = item.image_url if item else None
         story_id, language = version.story_id, plan.preset.language
-        key = video_key(version.id, scenes, [h.id if h else None for h in headliners], plan.preset.revision)
+        audio_key = plan.preset.audio_key
+        key = video_key(version.id, scenes, [h.id if h else None for h in headliners], plan.preset.revision, audio_key)
         done = (
             await session.execute(select(Asset.id).where(Asset.client_id == client_id, Asset.idempotency_key == key))
         ).scalar_one_or_none()
@@ -784,7 +787,13 @@ async def video_step(deps: GenerationDeps, client_id: UUID, job_id: UUID) -> Non
                 )
                 picture = render_backdrop(backdrop).data
             frames.append(VideoScene(image=picture, text=scene.text, duration=scene_seconds(scene.text)))
-        video = await LocalVideoProvider().generate_video(VideoRequest(scenes=frames, language=language))
+        audio = None
+        if audio_key:
+            try:
+                audio = await deps.storage.get(audio_key)
+            except StorageObjectMissing:
+                logger.info("The preset's music %s is gone; the video gets a silent track", audio_key)
+        video = await LocalVideoProvider().generate_video(VideoRequest(scenes=frames, audio=audio, language=language))
         base = client_media_key(client_id, "stories", str(story_id), f"{version.id}-video-{key.rsplit(':', 1)[1]}")
         await deps.storage.put(f"{base}.jpg", video.poster, video.poster_mime)
         await deps.storage.put(f"{base}.mp4", video.data, video.mime)

@@ -17,6 +17,7 @@ from app.db.repository import TenantRepository
 from app.generation.models import StylePreset
 from app.i18n import gettext as _
 from app.providers.models import AiModel, AiProvider
+from app.storage import client_media_key
 from app.stories.models import Asset, StoryVersion
 from app.tenancy.models import Client
 
@@ -61,6 +62,7 @@ class EffectivePreset:
     text_model_id: UUID | None
     image_model_id: UUID | None
     video_model_id: UUID | None
+    audio_key: str | None = None  # the music of the videos, in the storage layer
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -104,6 +106,7 @@ def effective(client: Client, preset: StylePreset | None) -> EffectivePreset:
         text_model_id=preset.text_model_id,
         image_model_id=preset.image_model_id,
         video_model_id=preset.video_model_id,
+        audio_key=preset.audio_key,
     )
 
 
@@ -291,3 +294,39 @@ async def save_preset_form(
         await _mark_stale_images(session, client_id, preset)
     await session.flush()
     return preset
+
+
+MAX_AUDIO_BYTES = 20 * 1024 * 1024
+# What a music file starts with, per container we accept (ffmpeg reads them all).
+_AUDIO_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"ID3", 0, "mp3"),
+    (b"\xff\xfb", 0, "mp3"),
+    (b"\xff\xf3", 0, "mp3"),
+    (b"\xff\xf2", 0, "mp3"),
+    (b"OggS", 0, "ogg"),
+    (b"fLaC", 0, "flac"),
+    (b"WAVE", 8, "wav"),
+    (b"ftyp", 4, "m4a"),
+)
+
+
+def audio_extension(data: bytes) -> str | None:
+    """The container of an uploaded music file, from its first bytes; None for anything else."""
+    for signature, offset, extension in _AUDIO_SIGNATURES:
+        if data[offset : offset + len(signature)] == signature:
+            return extension
+    return None
+
+
+async def attach_audio(storage, client_id: UUID, preset: StylePreset, filename: str, data: bytes) -> None:  # noqa: ANN001
+    """Store an uploaded music track for the preset's videos (the object first, then the row)."""
+    if not data:
+        raise PresetFormError({"audio": _("The music file is empty.")})
+    if len(data) > MAX_AUDIO_BYTES:
+        raise PresetFormError({"audio": _("The music file is larger than 20 MB.")})
+    extension = audio_extension(data)
+    if extension is None:
+        raise PresetFormError({"audio": _("This is not a music file Zavod can use (MP3, M4A, WAV, OGG or FLAC).")})
+    key = client_media_key(client_id, "presets", str(preset.id), f"music-r{preset.revision}.{extension}")
+    await storage.put(key, data, f"audio/{'mpeg' if extension == 'mp3' else extension}")
+    preset.audio_key, preset.audio_name = key, filename[:200]

@@ -20,7 +20,7 @@ from app.generation import pipeline as pipeline_module
 from app.generation.credits import balance
 from app.generation.models import CreditCharge, Job, JobKind, JobStatus, StylePreset
 from app.generation.pipeline import GenerationDeps, advance_pipeline, run_step
-from app.generation.presets import save_preset
+from app.generation.presets import attach_audio, save_preset
 from app.generation.services import (
     GenerationRefused,
     edit_scene_text,
@@ -373,13 +373,17 @@ async def test_the_inbox_generate_button_runs_the_whole_pipeline_in_the_worker(
 
 async def test_a_preset_with_video_adds_a_vertical_video_with_a_poster(world: World, deps, session_maker):
     client_id = world.a.client.id
+    from tests.web.test_presets_and_credits import wav_bytes
+
     async with scoped_session(session_maker, client_id=client_id) as session:
-        await save_preset(
+        preset = await save_preset(
             session,
             client_id,
             StylePreset(client_id=client_id),
             {"name": "Shorts", "scene_count": "2", "with_video": "on", "is_default": "on"},
         )
+        await session.flush()
+        await attach_audio(deps.storage, client_id, preset, "tone.wav", wav_bytes(2))
     item = await make_item(session_maker, client_id)
     pipeline = await drive(deps, client_id, await start(session_maker, client_id, item.id))
     assert pipeline.status == JobStatus.COMPLETED, pipeline.error

@@ -285,3 +285,48 @@ async def test_the_inbox_generates_with_the_chosen_preset(web, world: World, ses
             for job in (await session.execute(select(Job).where(Job.kind == JobKind.GENERATE_STORY))).scalars()
         }
     assert jobs == {first.id: shorts.id, second.id: house.id}
+
+
+def wav_bytes(seconds: float = 1.0) -> bytes:
+    """A short 440 Hz tone as WAV, made here: a music file of our own."""
+    import io
+    import math
+    import struct
+    import wave
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(22050)
+        frames = int(22050 * seconds)
+        wav.writeframes(
+            b"".join(struct.pack("<h", int(8000 * math.sin(i * 440 * 2 * math.pi / 22050))) for i in range(frames))
+        )
+    return out.getvalue()
+
+
+async def test_a_preset_takes_a_music_track_for_its_videos(web, world: World, session_maker, app):
+    base = f"/c/{world.a.client.slug}/presets"
+    await web.sign_in(world.a.owner)
+    refused = await web.post(
+        f"{base}/", preset_form(name="With music"), files={"audio": ("notes.txt", b"not music at all", "text/plain")}
+    )
+    assert refused.status_code == 422 and "not a music file" in refused.text
+    assert await presets_of(session_maker, world.a.client.id) == []  # nothing half-saved
+
+    saved = await web.post(
+        f"{base}/",
+        preset_form(name="With music", with_video="on"),
+        files={"audio": ("tone.wav", wav_bytes(), "audio/wav")},
+    )
+    assert saved.status_code == 303, saved.text
+    (preset,) = await presets_of(session_maker, world.a.client.id)
+    assert preset.audio_name == "tone.wav" and preset.audio_key.startswith(f"clients/{world.a.client.id}/")
+    assert (await app.state.storage.get(preset.audio_key))[8:12] == b"WAVE"
+    edit = await web.get(f"{base}/{preset.id}")
+    assert "Now: tone.wav" in edit.text
+
+    await web.post(f"{base}/{preset.id}", {**preset_form(name="With music", with_video="on"), "remove_audio": "on"})
+    (preset,) = await presets_of(session_maker, world.a.client.id)
+    assert preset.audio_key is None and preset.audio_name is None
