@@ -46,6 +46,7 @@ from app.sources.controllers import InboxController, SourcesController
 from app.storage import storage_from_settings
 from app.storage.controllers import serve_local_media
 from app.stories.controllers import StoriesController
+from app.stories.workflow_controllers import AuditController, StoryWorkflowController
 from app.tenancy.controllers import (
     ClientHomeController,
     HomeController,
@@ -163,6 +164,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         CreditsController,
         InboxController,
         StoriesController,
+        StoryWorkflowController,
+        AuditController,
         ScheduleController,
         ReaderController,
         EventsController,

@@ -1,5 +1,6 @@
 """Imports every model so that metadata (Alembic, relationships by name) sees them all."""
 
+from app.audit.models import AuditEvent
 from app.auth.models import User
 from app.generation.models import CreditCharge, Job, StylePreset
 from app.providers.models import AiModel, AiProvider
@@ -12,6 +13,7 @@ __all__ = [
     "AiModel",
     "AiProvider",
     "Asset",
+    "AuditEvent",
     "Channel",
     "Client",
     "CreditCharge",

@@ -21,6 +21,8 @@ DYNAMIC_MESSAGES = (
     _("owner"),
     # app.stories.models.StoryStatus
     _("draft"),
+    _("in_review"),
+    _("changes_requested"),
     _("approved"),
     _("scheduled"),
     _("published"),

@@ -1,27 +1,52 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from redis.asyncio import Redis
 from saq import Queue
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.events.bus import last_event_id
 from app.generation import services as generation
-from app.i18n import gettext as _
 from app.storage import MediaStorage
 from app.stories import services
-from app.stories.models import Story, StoryStatus
+from app.stories.models import Story, StoryStatus, StoryVersion
 from app.tenancy.guards import TenantContext, requires
 from app.tenancy.models import Role
-from app.web.responses import flash, redirect
+
+
+async def story_workflow_context(
+    db_session: AsyncSession, tenant: TenantContext, story: Story, version: StoryVersion | None
+) -> dict[str, Any]:
+    """The edit form, the versions and the audit log of the story page."""
+    from app.audit import services as audit
+
+    versions = list(
+        (
+            await db_session.execute(
+                select(StoryVersion.number, StoryVersion.frozen, StoryVersion.created_at)
+                .where(StoryVersion.client_id == tenant.client.id, StoryVersion.story_id == story.id)
+                .order_by(StoryVersion.number.desc())
+            )
+        ).all()
+    )
+    return {
+        "edit_stamp": services.version_stamp(version) if version else "",
+        "edit_values": services._form_values(version) if version else {},
+        "edit_conflict": None,
+        "edit_error": None,
+        "versions": versions,
+        "audit_log": await audit.story_log(db_session, tenant.client.id, story.id),
+        "describe_event": audit.describe,
+        "status_words": services.status_words,
+    }
 
 
 async def story_page(
@@ -42,6 +67,7 @@ async def story_page(
         context={
             "story": story,
             "version": version,
+            **(await story_workflow_context(db_session, tenant, story, version)),
             **(await services.scenes_context(db_session, storage, version) if version else {}),
             "problem": None,
             "publications": await services.publications_of(db_session, tenant.client.id, story.id),
@@ -50,24 +76,6 @@ async def story_page(
             "schedule_value": schedule_value,
         },
     )
-
-
-async def _transition(
-    request: Request[Any, Any, Any],
-    db_session: AsyncSession,
-    tenant: TenantContext,
-    story_id: UUID,
-    change: Callable[[Story], Awaitable[None]],
-    done: str,
-) -> Response[Any]:
-    """One workflow step on a locked story; a refused step is told, not raised."""
-    story = await services.get_story(db_session, tenant.client.id, story_id, for_update=True)
-    try:
-        await change(story)
-        flash(request, done, "success")
-    except services.WorkflowError as exc:
-        flash(request, exc.message, "error")
-    return redirect(request, f"/c/{tenant.client.slug}/stories/{story.id}")
 
 
 class StoriesController(Controller):
@@ -128,28 +136,6 @@ class StoriesController(Controller):
                 "schedule_value": "",
             },
         )
-
-    @post("/{story_id:uuid}/approve")
-    async def approve(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        tenant: NamedDependency[TenantContext],
-        story_id: FromPath[UUID],
-    ) -> Response[Any]:
-        return await _transition(
-            request, db_session, tenant, story_id, services.approve, _("Approved. Now pick when it goes out.")
-        )
-
-    @post("/{story_id:uuid}/reject")
-    async def reject(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        tenant: NamedDependency[TenantContext],
-        story_id: FromPath[UUID],
-    ) -> Response[Any]:
-        return await _transition(request, db_session, tenant, story_id, services.reject, _("Rejected."))
 
     # Scenes: variants, headliner, favourites, text ----------------------------------------------
 

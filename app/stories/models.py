@@ -15,6 +15,8 @@ class StoryStatus(enum.StrEnum):
     # a failed generation leaves nothing half-made in sight.
     GENERATING = "generating"
     DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    CHANGES_REQUESTED = "changes_requested"
     APPROVED = "approved"
     SCHEDULED = "scheduled"
     PUBLISHED = "published"
@@ -24,7 +26,7 @@ class StoryStatus(enum.StrEnum):
 class Story(TenantMixin, Base):
     __tablename__ = "stories"
 
-    status: Mapped[str] = mapped_column(String(16), default=StoryStatus.DRAFT, index=True)
+    status: Mapped[str] = mapped_column(String(24), default=StoryStatus.DRAFT, index=True)
     source_item_id: Mapped[UUID | None] = mapped_column(ForeignKey("source_items.id", ondelete="SET NULL"))
     current_version_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("story_versions.id", use_alter=True, name="fk_stories_current_version", ondelete="SET NULL")

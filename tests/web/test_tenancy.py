@@ -10,6 +10,7 @@ import pytest
 from litestar.routes import HTTPRoute
 from sqlalchemy import text
 
+from app.audit.models import AuditEvent
 from app.db.base import tenant_tables
 from app.db.session import scoped_session
 from app.generation.models import CreditCharge, Job, JobKind, JobStatus, StylePreset
@@ -61,6 +62,7 @@ async def make_tenant_rows(session_maker, tenant) -> dict[str, UUID]:
             idempotency_key=f"{version.id}:scene-0",
         )
         session.add(asset)
+        session.add(AuditEvent(client_id=client_id, story_id=story.id, action="approved", details={}))
         preset = StylePreset(client_id=client_id, name="House style", is_default=True)
         session.add(preset)
         channel = await reader_channel(session, client_id)
