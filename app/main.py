@@ -42,6 +42,7 @@ from app.i18n import LOCALE_NAMES, get_locale, gettext, ngettext
 from app.providers.controllers import ProvidersController
 from app.publishing.controllers import ScheduleController
 from app.reader.controllers import ReaderController
+from app.sharing.controllers import ReviewController, SharePageController
 from app.sources.controllers import InboxController, SourcesController
 from app.storage import storage_from_settings
 from app.storage.controllers import serve_local_media
@@ -168,6 +169,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         AuditController,
         ScheduleController,
         ReaderController,
+        ReviewController,
+        SharePageController,
         EventsController,
         ProvidersController,
         HealthController,

@@ -5,6 +5,7 @@ from app.auth.models import User
 from app.generation.models import CreditCharge, Job, StylePreset
 from app.providers.models import AiModel, AiProvider
 from app.publishing.models import Channel, Publication
+from app.sharing.models import Comment, ShareLink
 from app.sources.models import Source, SourceItem
 from app.stories.models import Asset, Scene, Story, StoryVersion
 from app.tenancy.models import Client, Invitation, Membership
@@ -16,12 +17,14 @@ __all__ = [
     "AuditEvent",
     "Channel",
     "Client",
+    "Comment",
     "CreditCharge",
     "Invitation",
     "Job",
     "Membership",
     "Publication",
     "Scene",
+    "ShareLink",
     "Source",
     "SourceItem",
     "Story",

@@ -83,6 +83,9 @@ class EventsController(Controller):
         if data.get("kind") == "story":
             # The story page refetches its scenes on this event (a new variant, a failed one).
             return f"story-{data['story_id']}", "changed"
+        if data.get("kind") == "comment":
+            # The story page's comments refetch themselves on this event (a guest commented).
+            return f"comment-{data['story_id']}", "new"
         if data.get("kind") == "publication":
             # The story page refetches its panel on this event (hx-trigger="sse:..."): no payload needed.
             return f"publication-{data['story_id']}", data.get("status", "")

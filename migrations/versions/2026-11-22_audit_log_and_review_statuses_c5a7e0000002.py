@@ -1,7 +1,7 @@
 """Audit log of story workflow; room for the longer review statuses
 
 Revision ID: c5a7e0000002
-Revises: 690aa175b37e
+Revises: c5a7e0000001
 Create Date: 2026-11-22 07:30:00
 """
 
@@ -14,7 +14,7 @@ sa.GUID = GUID
 sa.DateTimeUTC = DateTimeUTC
 
 revision = "c5a7e0000002"
-down_revision = "690aa175b37e"
+down_revision = "c5a7e0000001"
 branch_labels = None
 depends_on = None
 

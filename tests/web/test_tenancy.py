@@ -16,6 +16,7 @@ from app.db.session import scoped_session
 from app.generation.models import CreditCharge, Job, JobKind, JobStatus, StylePreset
 from app.publishing.models import Publication
 from app.publishing.services import reader_channel
+from app.sharing.models import Comment, ShareLink
 from app.sources.models import Source, SourceItem
 from app.stories.models import Asset, Scene, Story, StoryVersion
 from app.tenancy.models import Invitation, Membership
@@ -92,6 +93,14 @@ async def make_tenant_rows(session_maker, tenant) -> dict[str, UUID]:
             expires_at=datetime.now(UTC) + timedelta(days=1),
         )
         session.add(invitation)
+        share_link = ShareLink(
+            client_id=client_id, story_id=story.id, token_hash=str(client_id).replace("-", "")[::-1] * 2
+        )
+        session.add(share_link)
+        await session.flush()
+        session.add(
+            Comment(client_id=client_id, story_id=story.id, share_link_id=share_link.id, author_name="Guest", body="Hi")
+        )
         await session.flush()
         membership_id = (
             await session.execute(
@@ -110,6 +119,7 @@ async def make_tenant_rows(session_maker, tenant) -> dict[str, UUID]:
             "scene_id": scene.id,
             "asset_id": asset.id,
             "preset_id": preset.id,
+            "link_id": share_link.id,
         }
 
 

@@ -1,0 +1,1 @@
+"""Sharing a story for review: links with an unguessable token, and guests' comments."""
