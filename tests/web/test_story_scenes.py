@@ -23,7 +23,7 @@ async def generated_story(web, world: World, session_maker):
             job = (await session.execute(select(Job).where(Job.kind == JobKind.GENERATE_STORY))).scalar_one()
             return job if job.status in ("COMPLETED", "FAILED") else None
 
-    job = await wait_for(done, within=60)
+    job = await wait_for(done, within=120)
     assert job.status == "COMPLETED", job.error
     return job
 
@@ -52,7 +52,7 @@ async def test_scenes_show_and_a_new_variant_arrives_from_the_worker(web, world:
         mine = [a for a in assets if a.scene_id == scenes[0].id]
         return mine if len(mine) == 2 else None
 
-    first, second = await wait_for(two_variants, within=30)
+    first, second = await wait_for(two_variants, within=90)
     assert (first.variant, second.variant) == (0, 1) and first.idempotency_key != second.idempotency_key
     section = await web.get(f"{base}/scenes")
     assert section.text.count('<figure class="variant') == 4  # 2 + 1 + 1
