@@ -3,8 +3,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from redis.asyncio import Redis
@@ -15,11 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.events.bus import last_event_id
 from app.generation import services as generation
+from app.i18n import gettext as _
+from app.i18n import ngettext
+from app.sources.models import Source
+from app.sources.services import SourceRepository
 from app.storage import MediaStorage
-from app.stories import services
-from app.stories.models import Story, StoryStatus, StoryVersion
+from app.stories import queue, services
+from app.stories.export import DOCX_MEDIA_TYPE, ExportError, ExportQuery, content_plan, file_name
+from app.stories.models import Story, StoryVersion
 from app.tenancy.guards import TenantContext, requires
 from app.tenancy.models import Role
+from app.web.responses import flash, redirect
 
 
 async def story_workflow_context(
@@ -78,27 +85,124 @@ async def story_page(
     )
 
 
+def queue_summary(action: str, outcome: queue.BulkOutcome) -> str:
+    """The flash after a bulk action: '3 approved, 1 could not be approved: <reason>'."""
+    done = len(outcome.done)
+    if action == "approve":
+        parts = [ngettext("%(num)s approved", "%(num)s approved", done)]
+        parts += [
+            ngettext(
+                "%(num)s could not be approved: %(reason)s", "%(num)s could not be approved: %(reason)s", n, reason=r
+            )
+            for r, n in outcome.refused.items()
+        ]
+    else:
+        parts = [ngettext("%(num)s rejected", "%(num)s rejected", done)]
+        parts += [
+            ngettext(
+                "%(num)s could not be rejected: %(reason)s", "%(num)s could not be rejected: %(reason)s", n, reason=r
+            )
+            for r, n in outcome.refused.items()
+        ]
+    return ", ".join(parts)
+
+
 class StoriesController(Controller):
     path = "/c/{client_slug:str}/stories"
     guards = [requires(Role.EDITOR)]
 
+    # The moderation queue: tabs, search, keyset pages, keyboard and bulk actions ----------------
+
     @get("/", name="stories")
     async def index(
         self,
+        request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         tenant: NamedDependency[TenantContext],
         storage: NamedDependency[MediaStorage],
-        status: FromQuery[str | None] = None,
+        after: FromQuery[str | None] = None,
     ) -> Template:
-        stories = await services.list_stories(db_session, tenant.client.id, status)
-        assets = [s.current_version.cover for s in stories if s.current_version and s.current_version.cover]
+        filters = queue.QueueFilters.from_query(dict(request.query_params))
+        page = await queue.queue_page(
+            db_session,
+            tenant.client.id,
+            filters,
+            after=after,
+            user_id=tenant.user.id,
+            timezone=tenant.client.timezone,
+        )
+        covers = [s.current_version.cover for s in page.stories if s.current_version and s.current_version.cover]
+        sources = await SourceRepository(db_session, tenant.client.id).list(order_by=Source.title)
         return Template(
             "stories/index.html",
             context={
-                "stories": stories,
-                "status_filter": status or "",
-                "statuses": list(StoryStatus),
-                "cover_urls": await services.asset_urls(storage, assets),
+                "page": page,
+                "stories": page.stories,
+                "filters": filters,
+                "first_page": not after,
+                "sources": sources,
+                "cover_urls": await services.asset_urls(storage, covers),
+            },
+        )
+
+    @post("/bulk", name="stories_bulk")
+    async def bulk(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        tenant: NamedDependency[TenantContext],
+    ) -> Response[Any]:
+        """Approve or reject the ticked stories, each under the one-at-a-time rules; one summary."""
+        form = await request.form()
+        action = str(form.get("action", ""))
+        ids = []
+        for raw in form.getall("story_ids", []):
+            try:
+                ids.append(UUID(str(raw)))
+            except ValueError:
+                continue
+        back = f"/c/{tenant.client.slug}/stories?{str(form.get('back', ''))}".rstrip("?")
+        if not ids or action not in {"approve", "reject"}:
+            flash(request, _("Tick some stories first, then pick what to do with them."), "error")
+            return redirect(request, back)
+        outcome = await queue.bulk_transition(
+            db_session, tenant.client.id, ids, action, actor_id=tenant.user.id, reason=str(form.get("reason", ""))
+        )
+        flash(request, queue_summary(action, outcome), "error" if outcome.refused else "success")
+        return redirect(request, back)
+
+    @post("/{story_id:uuid}/queue/{action:str}", name="stories_queue_action")
+    async def queue_action(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        tenant: NamedDependency[TenantContext],
+        storage: NamedDependency[MediaStorage],
+        story_id: FromPath[UUID],
+        action: FromPath[str],
+    ) -> Template:
+        """One keyboard approve / reject from the queue: answers with the row, updated or with the refusal."""
+        if action not in {"approve", "reject"}:
+            raise NotFoundException()
+        await services.get_story(db_session, tenant.client.id, story_id)  # another client's id: 404
+        reason = str((await request.form()).get("reason", ""))
+        outcome = await queue.bulk_transition(
+            db_session, tenant.client.id, [story_id], action, actor_id=tenant.user.id, reason=reason
+        )
+        story = await services.get_story(db_session, tenant.client.id, story_id)
+        version = story.current_version
+        cover = version.cover if version else None
+        titles = await queue.source_titles(db_session, tenant.client.id, [story])
+        return Template(
+            "stories/_partials/queue_row.html",
+            status_code=409 if outcome.refused else 200,
+            context={
+                "tenant": tenant,
+                "story": story,
+                "cover_urls": await services.asset_urls(storage, [cover] if cover else []),
+                "source_title": titles.get(story.id, ""),
+                "problem": next(iter(outcome.refused), None),
+                "focused": True,
             },
         )
 
@@ -218,6 +322,44 @@ class StoriesController(Controller):
         except generation.GenerationRefused as exc:
             return await scenes_section(db_session, tenant, storage, story, problem=(scene_id, exc.message))
         return await scenes_section(db_session, tenant, storage, story)
+
+    # The content plan: a .docx of stories by date range or selection ---------------------------
+
+    @get("/export", name="stories_export")
+    async def export_plan(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        tenant: NamedDependency[TenantContext],
+        storage: NamedDependency[MediaStorage],
+    ) -> Response[Any]:
+        """?from=YYYY-MM-DD&to=YYYY-MM-DD or ?ids=…&ids=…, and variants=headliners|all."""
+        params = request.query_params
+        try:
+            query = ExportQuery.parse(
+                params.getall("ids", []),
+                params.get("from"),
+                params.get("to"),
+                params.get("variants"),
+                selected=params.get("scope") == "selected",
+            )
+            plan = await content_plan(
+                db_session,
+                storage,
+                tenant.client,
+                story_ids=query.story_ids,
+                date_from=query.date_from,
+                date_to=query.date_to,
+                variants=query.variants,
+            )
+        except ExportError as exc:
+            flash(request, exc.message, "error")
+            return redirect(request, f"/c/{tenant.client.slug}/stories")
+        return Response(
+            content=plan.data,
+            media_type=DOCX_MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{file_name(tenant.client, plan)}"'},
+        )
 
 
 async def scenes_section(
