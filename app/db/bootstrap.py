@@ -10,12 +10,15 @@ row-level security, and RLS is one of the three walls between tenants.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
 
 from app.config import get_settings
+
+logger = logging.getLogger(__name__)
 
 
 def _quote_ident(name: str) -> str:
@@ -55,6 +58,27 @@ async def ensure_role_and_database(admin_url: str, database_url: str, *, databas
         has_db = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
         if not has_db:
             await conn.execute(f"CREATE DATABASE {_quote_ident(database)} OWNER {_quote_ident(user)}")
+    finally:
+        await conn.close()
+    await allow_indexed_search_under_rls(admin_url, database)
+
+
+async def allow_indexed_search_under_rls(admin_url: str, database: str) -> None:
+    """Let full-text search use its GIN indexes on tables with row-level security.
+
+    Under RLS, PostgreSQL applies a query's own conditions before the policy only when their
+    functions are LEAKPROOF; `@@` (ts_match_vq) is not by default, so every search scanned all of a
+    client's rows (measured: 130-165 ms at 100k inbox items, 40 ms with this). Matching a parsed
+    tsquery against a tsvector reports nothing about other rows, so marking it leakproof keeps the
+    tenancy wall. Needs a superuser (pg_catalog is per database); elsewhere it is skipped, with a
+    warning, and search still works, only slower.
+    """
+    admin = urlsplit(admin_url.replace("+asyncpg", ""))
+    conn = await asyncpg.connect(urlunsplit(admin._replace(path=f"/{database}")))
+    try:
+        await conn.execute("ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF")
+    except asyncpg.InsufficientPrivilegeError:
+        logger.warning("Not a superuser: full-text search in %s will not use its indexes under RLS", database)
     finally:
         await conn.close()
 

@@ -124,3 +124,19 @@ async def test_another_clients_items_never_show(web, world: World, session_maker
     await web.sign_in(world.a.editor)
     page = await web.get(f"/c/{world.a.client.slug}/inbox", params={"q": "secret"})
     assert "Secret of beta" not in page.text
+
+
+async def test_inbox_search_can_use_its_index_under_row_level_security(world: World, session_maker):
+    """`@@` must be LEAKPROOF (app.db.bootstrap) or RLS keeps the GIN index out of every search."""
+    from sqlalchemy import text
+
+    async with scoped_session(session_maker, client_id=world.a.client.id) as session:
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(
+            (
+                await session.execute(
+                    text("EXPLAIN SELECT id FROM source_items WHERE search @@ plainto_tsquery('english', 'ferry')")
+                )
+            ).scalars()
+        )
+    assert "ix_source_items_search" in plan, plan
