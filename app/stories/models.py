@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from uuid import UUID
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -25,6 +25,11 @@ class StoryStatus(enum.StrEnum):
 
 class Story(TenantMixin, Base):
     __tablename__ = "stories"
+    __table_args__ = (
+        # The moderation queue's keyset pages: per status tab, and the "All" tab.
+        Index("ix_stories_client_status_created", "client_id", "status", text("created_at DESC"), text("id DESC")),
+        Index("ix_stories_client_created", "client_id", text("created_at DESC"), text("id DESC")),
+    )
 
     status: Mapped[str] = mapped_column(String(24), default=StoryStatus.DRAFT, index=True)
     source_item_id: Mapped[UUID | None] = mapped_column(ForeignKey("source_items.id", ondelete="SET NULL"))
