@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.generation.models import CreditCharge, Job, JobKind, JobStatus
 from app.tenancy.models import Client
@@ -57,25 +58,23 @@ async def balance(session: AsyncSession, client: Client, now: datetime | None = 
             )
         )
     ).scalar_one()
-    open_pipelines = (
+    # One query, not one per open pipeline: each pipeline's estimate minus what its planned steps
+    # already account for.
+    step = aliased(Job)
+    planned = (
+        select(func.coalesce(func.sum(step.cost_credits), 0))
+        .where(step.client_id == client.id, step.pipeline_id == Job.id)
+        .scalar_subquery()
+    )
+    unplanned = (
         await session.execute(
-            select(Job.id, Job.cost_credits).where(
+            select(func.coalesce(func.sum(func.greatest(Job.cost_credits - planned, 0)), 0)).where(
                 Job.client_id == client.id,
                 Job.kind == JobKind.GENERATE_STORY,
                 Job.status.not_in((JobStatus.COMPLETED, JobStatus.FAILED)),
             )
         )
-    ).all()
-    unplanned = 0
-    for pipeline_id, estimate in open_pipelines:
-        planned = (
-            await session.execute(
-                select(func.coalesce(func.sum(Job.cost_credits), 0)).where(
-                    Job.client_id == client.id, Job.pipeline_id == pipeline_id
-                )
-            )
-        ).scalar_one()
-        unplanned += max(0, estimate - planned)
+    ).scalar_one()
     return CreditBalance(budget=client.monthly_credits, charged=int(charged), reserved=int(reserved_steps + unplanned))
 
 

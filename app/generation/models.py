@@ -41,16 +41,6 @@ class JobKind(enum.StrEnum):
     VIDEO = "video"
 
 
-STEP_ORDER: tuple[JobKind, ...] = (
-    JobKind.IMPORT,
-    JobKind.NORMALIZE,
-    JobKind.SEGMENT,
-    JobKind.PROMPTS,
-    JobKind.IMAGE,
-    JobKind.VIDEO,
-)
-
-
 class Job(TenantMixin, Base):
     __tablename__ = "jobs"
     __table_args__ = (UniqueConstraint("client_id", "idempotency_key", name="uq_jobs_client_key"),)

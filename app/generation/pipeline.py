@@ -17,6 +17,7 @@ writes its outputs there (import.json / normalized.json under the client's media
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -82,16 +83,6 @@ class GenerationDeps:
 
 class JobRepository(TenantRepository[Job]):
     model_type = Job
-
-
-STEP_LABELS = {
-    JobKind.IMPORT: "import",
-    JobKind.NORMALIZE: "normalize",
-    JobKind.SEGMENT: "scenes",
-    JobKind.PROMPTS: "prompts",
-    JobKind.IMAGE: "image",
-    JobKind.VIDEO: "video",
-}
 
 
 def step_name(kind: str) -> str:
@@ -216,7 +207,9 @@ async def advance_pipeline(deps: GenerationDeps, client_id: UUID, pipeline_id: U
         for kind in (JobKind.IMPORT, JobKind.NORMALIZE, JobKind.SEGMENT, JobKind.PROMPTS):
             if kind in done:
                 continue
-            step = await _plan_step(session, pipeline, kind, f"{base}:{kind}", choice=_choice_for(kind, plan))
+            step = await _plan_step(
+                session, pipeline, kind, f"{base}:{kind}", choice=plan.text if kind == JobKind.SEGMENT else None
+            )
             if step is not None:
                 to_enqueue.append(step)
             break
@@ -257,10 +250,6 @@ async def advance_pipeline(deps: GenerationDeps, client_id: UUID, pipeline_id: U
     for step in to_enqueue:
         await enqueue_step(deps.queue, step)
     await publish_event(deps.redis, deps.settings, client_id, "job", job_id=pipeline_id)
-
-
-def _choice_for(kind: JobKind, plan: Plan) -> ModelChoice | None:
-    return plan.text if kind == JobKind.SEGMENT else None
 
 
 async def _scenes(session: AsyncSession, client_id: UUID, version_id: UUID | None) -> list[Scene]:
@@ -599,7 +588,8 @@ async def _background_photo(fetcher: SafeFetcher, url: str | None) -> bytes | No
         return None
     if not (result.content_type or "").startswith("image/") or len(result.content) > MAX_BACKGROUND_BYTES:
         return None
-    return result.content if photo_usable(result.content) else None
+    # Pillow's checks are CPU work: off the event loop, which serves every other job meanwhile.
+    return result.content if await asyncio.to_thread(photo_usable, result.content) else None
 
 
 def photo_usable(data: bytes) -> bool:
@@ -785,7 +775,7 @@ async def video_step(deps: GenerationDeps, client_id: UUID, job_id: UUID) -> Non
                     background=background,
                     seed=index,
                 )
-                picture = render_backdrop(backdrop).data
+                picture = (await asyncio.to_thread(render_backdrop, backdrop)).data
             frames.append(VideoScene(image=picture, text=scene.text, duration=scene_seconds(scene.text)))
         audio = None
         if audio_key:

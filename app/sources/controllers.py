@@ -31,7 +31,7 @@ from app.sources.models import ItemStatus, Source
 from app.sources.upload import MAX_UPLOAD_BYTES, UploadError
 from app.tenancy.guards import TenantContext, requires
 from app.tenancy.models import Role
-from app.web.responses import flash, is_htmx, redirect
+from app.web.responses import flash, is_htmx, redirect, ticked_ids
 
 
 def _mapping_from_form(form: dict[str, str]) -> FieldMapping:
@@ -354,12 +354,7 @@ class InboxController(Controller):
         """Generate or ignore the ticked items at once."""
         form = await request.form()
         action = str(form.get("action", ""))
-        ids = []
-        for raw in form.getall("item_ids", []):
-            try:
-                ids.append(UUID(str(raw)))
-            except ValueError:
-                continue
+        ids = ticked_ids(form, "item_ids")
         back = f"/c/{tenant.client.slug}/inbox?{str(form.get('back', ''))}".rstrip("?")
         if not ids or action not in {"generate", "ignore"}:
             flash(request, _("Tick some items first, then pick what to do with them."), "error")

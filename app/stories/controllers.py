@@ -26,7 +26,7 @@ from app.stories.export import DOCX_MEDIA_TYPE, ExportError, ExportQuery, conten
 from app.stories.models import Story, StoryVersion
 from app.tenancy.guards import TenantContext, requires
 from app.tenancy.models import Role
-from app.web.responses import flash, redirect
+from app.web.responses import flash, redirect, ticked_ids
 
 
 async def story_workflow_context(
@@ -46,7 +46,7 @@ async def story_workflow_context(
     )
     return {
         "edit_stamp": services.version_stamp(version) if version else "",
-        "edit_values": services._form_values(version) if version else {},
+        "edit_values": services.form_values(version) if version else {},
         "edit_conflict": None,
         "edit_error": None,
         "versions": versions,
@@ -155,12 +155,7 @@ class StoriesController(Controller):
         """Approve or reject the ticked stories, each under the one-at-a-time rules; one summary."""
         form = await request.form()
         action = str(form.get("action", ""))
-        ids = []
-        for raw in form.getall("story_ids", []):
-            try:
-                ids.append(UUID(str(raw)))
-            except ValueError:
-                continue
+        ids = ticked_ids(form, "story_ids")
         back = f"/c/{tenant.client.slug}/stories?{str(form.get('back', ''))}".rstrip("?")
         if not ids or action not in {"approve", "reject"}:
             flash(request, _("Tick some stories first, then pick what to do with them."), "error")

@@ -134,7 +134,7 @@ def version_stamp(version: StoryVersion) -> str:
     return f"{version.id}:{version.updated_at.isoformat()}"
 
 
-def _form_values(version: StoryVersion) -> dict[str, str]:
+def form_values(version: StoryVersion) -> dict[str, str]:
     values = {name: getattr(version, name) or "" for name in EDITABLE_FIELDS}
     for network in NETWORKS:
         values[f"caption_{network}"] = (version.captions or {}).get(network, "")
@@ -162,8 +162,8 @@ async def edit_story(
     if stamp != version_stamp(version):
         last = (await audit.story_log(session, story.client_id, story.id, limit=1) or [None])[0]
         who = last.actor.display_name if last and last.actor else _("someone")
-        mine = {k: " ".join(str(form.get(k, "")).split()) for k in _form_values(version)}
-        theirs = {k: " ".join(v.split()) for k, v in _form_values(version).items()}
+        mine = {k: " ".join(str(form.get(k, "")).split()) for k in form_values(version)}
+        theirs = {k: " ".join(v.split()) for k, v in form_values(version).items()}
         changed = [field_label(k) for k in theirs if mine[k] != theirs[k]]
         raise EditConflict(
             _(
@@ -174,12 +174,12 @@ async def edit_story(
             version,
             changed,
         )
-    values = {k: str(form.get(k, "")).strip() for k in _form_values(version)}
+    values = {k: str(form.get(k, "")).strip() for k in form_values(version)}
     if not values["title"]:
         raise WorkflowError(_("A story needs a title."))
     if len(values["title"]) > 300:
         raise WorkflowError(_("Keep the title under 300 characters."))
-    changed = [k for k, v in _form_values(version).items() if v.strip() != values[k]]
+    changed = [k for k, v in form_values(version).items() if v.strip() != values[k]]
     if not changed:
         return version
     if version.frozen:

@@ -129,7 +129,7 @@ class StoryWorkflowController(Controller):
                 status_code=409,
             )
             page.context.update(
-                edit_values={k: form.get(k, "") for k in services._form_values(exc.theirs)},
+                edit_values={k: form.get(k, "") for k in services.form_values(exc.theirs)},
                 edit_stamp=services.version_stamp(exc.theirs),
                 edit_conflict={"message": exc.message, "changes": exc.changes},
             )

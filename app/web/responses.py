@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlsplit
+from uuid import UUID
 
 from litestar import Request, Response
 from litestar.plugins.flash import flash as _flash
@@ -52,3 +53,14 @@ def referer_path(request: Request[Any, Any, Any]) -> str | None:
 def form_page(template: str, context: dict[str, Any], *, status_code: int = 200) -> Template:
     """Re-render a form with its errors beside the fields (422 when invalid)."""
     return Template(template_name=template, context=context, status_code=status_code)
+
+
+def ticked_ids(form: Any, name: str) -> list[UUID]:
+    """The ids of the ticked rows of a list form; anything that is not a UUID is left out."""
+    ids = []
+    for raw in form.getall(name, []):
+        try:
+            ids.append(UUID(str(raw)))
+        except ValueError:
+            continue
+    return ids
