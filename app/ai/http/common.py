@@ -562,3 +562,18 @@ def fit_image(data: bytes, width: int, height: int, *, provider: str, output_for
     return GeneratedImage(
         data=out.getvalue(), mime="image/jpeg" if fmt == "JPEG" else "image/png", width=width, height=height
     )
+
+
+async def check_balance(api: ApiClient, label: str, path: str, field: str, total_timeout: float) -> ConnectionCheck:
+    """The "test connection" of an API whose cheapest authenticated call reports a credit balance."""
+    try:
+        data = await api.get_json(path, total_timeout=min(total_timeout, 30.0))
+    except ProviderError as exc:
+        return ConnectionCheck(ok=False, message=str(exc))
+    credits = data.get(field)
+    if isinstance(credits, int | float) and not isinstance(credits, bool):
+        return ConnectionCheck(
+            ok=True,
+            message=_("Connected to %(provider)s: %(credits)s credits left.", provider=label, credits=f"{credits:g}"),
+        )
+    return ConnectionCheck(ok=True, message=_("Connected to %(provider)s.", provider=label))

@@ -27,7 +27,15 @@ from typing import Any, Literal
 import httpx
 
 from app.ai.base import GeneratedImage, ImageRequest, ProviderError
-from app.ai.http.common import ApiClient, ConnectionCheck, Timeouts, fit_image, nearest_shape, provider_detail
+from app.ai.http.common import (
+    ApiClient,
+    ConnectionCheck,
+    Timeouts,
+    check_balance,
+    fit_image,
+    nearest_shape,
+    provider_detail,
+)
 from app.i18n import gettext as _
 
 __all__ = ["ASPECT_RATIOS", "StabilityConfig", "StabilityImageProvider", "stability_image_provider"]
@@ -154,21 +162,9 @@ class StabilityImageProvider:
         return None
 
     async def check_connection(self) -> ConnectionCheck:
-        try:
-            data = await self._api.get_json("v1/user/balance", total_timeout=min(self.config.timeouts.total, 30.0))
-        except ProviderError as exc:
-            return ConnectionCheck(ok=False, message=str(exc))
-        credits = data.get("credits")
-        if isinstance(credits, int | float) and not isinstance(credits, bool):
-            return ConnectionCheck(
-                ok=True,
-                message=_(
-                    "Connected to %(provider)s: %(credits)s credits left.",
-                    provider=self.config.label,
-                    credits=f"{credits:g}",
-                ),
-            )
-        return ConnectionCheck(ok=True, message=_("Connected to %(provider)s.", provider=self.config.label))
+        return await check_balance(
+            self._api, self.config.label, "v1/user/balance", "credits", self.config.timeouts.total
+        )
 
 
 def stability_image_provider(

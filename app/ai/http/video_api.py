@@ -33,7 +33,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from app.ai.base import GeneratedVideo, ProviderError, VideoRequest
-from app.ai.http.common import ApiClient, ConnectionCheck, Timeouts, format_seconds, nearest_shape
+from app.ai.http.common import ApiClient, ConnectionCheck, Timeouts, check_balance, format_seconds, nearest_shape
 from app.i18n import gettext as _
 
 __all__ = ["RUNWAY_RATIOS", "RunwayConfig", "RunwayVideoProvider", "runway_video_provider"]
@@ -260,21 +260,9 @@ class RunwayVideoProvider:
             logger.info("%s: could not cancel task %s: %s", self.config.label, task_id, type(exc).__name__)
 
     async def check_connection(self) -> ConnectionCheck:
-        try:
-            data = await self._api.get_json("v1/organization", total_timeout=min(self.config.timeouts.total, 30.0))
-        except ProviderError as exc:
-            return ConnectionCheck(ok=False, message=str(exc))
-        credits = data.get("creditBalance")
-        if isinstance(credits, int | float) and not isinstance(credits, bool):
-            return ConnectionCheck(
-                ok=True,
-                message=_(
-                    "Connected to %(provider)s: %(credits)s credits left.",
-                    provider=self.config.label,
-                    credits=f"{credits:g}",
-                ),
-            )
-        return ConnectionCheck(ok=True, message=_("Connected to %(provider)s.", provider=self.config.label))
+        return await check_balance(
+            self._api, self.config.label, "v1/organization", "creditBalance", self.config.timeouts.total
+        )
 
 
 def runway_video_provider(
