@@ -132,6 +132,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         secure=settings.base_url.startswith("https://"),
         samesite="lax",
         httponly=True,
+        # Files need no session: no Redis read and write for each image of a page.
+        exclude=["/static/", "/media/", "/health"],
     )
     template_config = TemplateConfig(
         engine=JinjaTemplateEngine.from_environment(build_template_environment()),

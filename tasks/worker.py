@@ -25,6 +25,7 @@ from app.publishing.services import sweep_publications
 from app.secrets import SecretBox
 from app.sources.services import HostLimiter, claim_due_sources, collect_source, not_duplicates
 from app.storage import storage_from_settings
+from app.stories.queue import compact_status_counts
 
 logger = logging.getLogger("zavod.worker")
 app_settings = get_settings()
@@ -122,6 +123,13 @@ async def sweep_due_publications(ctx: dict[str, Any]) -> dict[str, int]:
     return await sweep_publications(session_maker=ctx["session_maker"], redis=ctx["redis"], settings=app_settings)
 
 
+async def compact_story_counts(ctx: dict[str, Any]) -> dict[str, int]:
+    """Fold the queue's appended tab-count rows (see app.stories.queue) so reading them stays cheap."""
+    async with scoped_session(ctx["session_maker"], system=True) as session:
+        folded = await compact_status_counts(session)
+    return {"rows_folded": folded}
+
+
 # SAQ's CLI reads this module attribute.
 settings: dict[str, Any] = {
     "queue": queue,
@@ -129,6 +137,7 @@ settings: dict[str, Any] = {
     "cron_jobs": [
         CronJob(collect_due_sources, cron="* * * * *", unique=True),
         CronJob(sweep_due_publications, cron="* * * * *", unique=True),
+        CronJob(compact_story_counts, cron="*/5 * * * *", unique=True),
     ],
     "startup": startup,
     "shutdown": shutdown,

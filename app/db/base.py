@@ -25,4 +25,7 @@ class TenantMixin:
 
 def tenant_tables() -> list[str]:
     """Names of all tables holding tenant data, for RLS and for the isolation tests."""
-    return sorted(mapper.local_table.name for mapper in Base.registry.mappers if issubclass(mapper.class_, TenantMixin))
+    mapped = {mapper.local_table.name for mapper in Base.registry.mappers if issubclass(mapper.class_, TenantMixin)}
+    # Plain tables (no ORM class) that hold tenant data say so in their `info`.
+    plain = {table.name for table in Base.metadata.tables.values() if table.info.get("tenant")}
+    return sorted(mapped | plain)

@@ -131,13 +131,13 @@ class StoriesController(Controller):
             user_id=tenant.user.id,
             timezone=tenant.client.timezone,
         )
-        covers = [s.current_version.cover for s in page.stories if s.current_version and s.current_version.cover]
+        covers = [row.cover for row in page.rows if row.cover]
         sources = await SourceRepository(db_session, tenant.client.id).list(order_by=Source.title)
         return Template(
             "stories/index.html",
             context={
                 "page": page,
-                "stories": page.stories,
+                "rows": page.rows,
                 "filters": filters,
                 "first_page": not after,
                 "sources": sources,
@@ -184,18 +184,16 @@ class StoriesController(Controller):
         outcome = await queue.bulk_transition(
             db_session, tenant.client.id, [story_id], action, actor_id=tenant.user.id, reason=reason
         )
-        story = await services.get_story(db_session, tenant.client.id, story_id)
-        version = story.current_version
-        cover = version.cover if version else None
-        titles = await queue.source_titles(db_session, tenant.client.id, [story])
+        row = await queue.queue_row(db_session, tenant.client.id, story_id)
+        if row is None:  # deleted meanwhile
+            raise NotFoundException()
         return Template(
             "stories/_partials/queue_row.html",
             status_code=409 if outcome.refused else 200,
             context={
                 "tenant": tenant,
-                "story": story,
-                "cover_urls": await services.asset_urls(storage, [cover] if cover else []),
-                "source_title": titles.get(story.id, ""),
+                "row": row,
+                "cover_urls": await services.asset_urls(storage, [row.cover] if row.cover else []),
                 "problem": next(iter(outcome.refused), None),
                 "focused": True,
             },

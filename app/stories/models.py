@@ -3,8 +3,23 @@ from __future__ import annotations
 import enum
 from uuid import UUID
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import JSONB
+from advanced_alchemy.types import GUID
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Computed,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, TenantMixin
@@ -53,7 +68,10 @@ class StoryVersion(TenantMixin, Base):
     """One version of a story's content. A published version is frozen and never edited."""
 
     __tablename__ = "story_versions"
-    __table_args__ = (UniqueConstraint("story_id", "number", name="uq_story_versions_story_number"),)
+    __table_args__ = (
+        UniqueConstraint("story_id", "number", name="uq_story_versions_story_number"),
+        Index("ix_story_versions_search", "search", postgresql_using="gin"),
+    )
 
     story_id: Mapped[UUID] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer, default=1)
@@ -66,6 +84,15 @@ class StoryVersion(TenantMixin, Base):
     # The style preset (and its revision) the version was generated with.
     preset_id: Mapped[UUID | None] = mapped_column(ForeignKey("style_presets.id", ondelete="SET NULL"))
     preset_revision: Mapped[int] = mapped_column(Integer, default=0)
+    # The queue's search, kept by PostgreSQL. "simple": no stemming, so a word of either language
+    # matches as written. Only the first 100k characters of the body: a book-length upload would
+    # otherwise approach tsvector's 1 MB limit and refuse the insert. Stored (not an expression
+    # index) so that under row-level security only `@@` has to be LEAKPROOF (see app.db.bootstrap).
+    search: Mapped[str] = mapped_column(
+        TSVECTOR,
+        Computed("to_tsvector('simple', title || ' ' || lead || ' ' || left(body, 100000))", persisted=True),
+        deferred=True,
+    )
 
     assets: Mapped[list[Asset]] = relationship(
         lazy="selectin", order_by="Asset.scene_position", foreign_keys="Asset.story_version_id"
@@ -142,3 +169,18 @@ class Asset(TenantMixin, Base):
     scene_revision: Mapped[int] = mapped_column(Integer, default=0)
     # Made for an older scene text or preset revision: kept (favourites, history) but not current.
     stale: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# The queue's tab counts, kept by triggers on `stories` (see the migration that made this table).
+# Counting a client's stories per status on every page scans all of them (60 ms at 100k); instead
+# every insert, status change or delete appends (client, status, ±n) here, with no lock on a shared
+# counter row, and `compact_story_status_counts()` (a cron job) folds the rows into one per status.
+story_status_counts = Table(
+    "story_status_counts",
+    Base.metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("client_id", GUID, ForeignKey("clients.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("status", String(24), nullable=False),
+    Column("delta", Integer, nullable=False),
+    info={"tenant": True},
+)

@@ -1,19 +1,14 @@
 """The moderation queue: a client's stories by status tab, searchable, paged by keyset.
 
 Keyset paging on (created_at, id) keeps the hundredth page as fast as the first at 100k stories:
-no OFFSET scan, the cursor is a position in the index order. Counts per status come from one
-GROUP BY. Every page costs the same fixed number of queries, whatever its size.
+no OFFSET scan, the cursor is a position in the index order (ix_stories_client_status_created,
+ix_stories_client_created). A page reads only what its rows show: the title (never a body, which
+can be a book), the cover asset and the source's title. The tab counts come from
+`story_status_counts`, kept by triggers; a narrowed view (search, dates, source, mine) counts its
+matches up to a cap instead, so a common word never makes the page count 100k rows.
 
-Indexes this wants (not yet in a migration; see the moderation issue's queue notes):
-
-    CREATE INDEX ix_stories_client_status_created ON stories (client_id, status, created_at DESC, id DESC);
-    CREATE INDEX ix_stories_client_created ON stories (client_id, created_at DESC, id DESC);
-    CREATE INDEX ix_story_versions_search ON story_versions
-        USING gin (to_tsvector('simple', title || ' ' || lead || ' ' || body));
-
-The search expression below must stay character for character the indexed one. Under row-level
-security PostgreSQL uses that index only if to_tsvector(regconfig, text), textcat and ts_match_vq
-are LEAKPROOF (they are not by default); see the report of the moderation issue's queue part.
+Search uses the stored `story_versions.search` (GIN). Under row-level security PostgreSQL uses that
+index only if `@@` (ts_match_vq) is LEAKPROOF; app.db.bootstrap marks it so.
 """
 
 from __future__ import annotations
@@ -27,32 +22,24 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from advanced_alchemy.exceptions import NotFoundError
-from sqlalchemy import ColumnElement, func, literal_column, select, tuple_
+from sqlalchemy import func, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import aliased
 
 from app.i18n import gettext as _
 from app.sources.models import Source, SourceItem
 from app.stories import services
-from app.stories.models import Story, StoryVersion
+from app.stories.models import Asset, Scene, Story, StoryVersion, story_status_counts
 
 PAGE_SIZE = 50
 # Stories being made by the pipeline are not in the queue (the inbox shows their job).
 HIDDEN = "generating"
 # The tabs, by status value: "in_review" is shown before the workflow makes any such story.
 TABS = ("draft", "in_review", "approved", "scheduled", "published", "rejected")
-# No stemming: a word of either language matches as written (case-insensitive), in one index.
+# No stemming: a word of either language matches as written (case-insensitive), as the column has it.
 SIMPLE = literal_column("'simple'::regconfig")
-
-
-def search_vector() -> ColumnElement[Any]:
-    """title + lead + body of the joined version, as the GIN index in the module docstring has it."""
-    # Constants as SQL literals, not bound parameters: the planner matches an expression index only
-    # against the same constants. No COALESCE (the columns are NOT NULL): row-level security lets
-    # an index serve a condition only if all of it is leakproof, and COALESCE never counts as such.
-    space = literal_column("' '")
-    text = StoryVersion.title.op("||")(space).op("||")(StoryVersion.lead).op("||")(space).op("||")(StoryVersion.body)
-    return func.to_tsvector(SIMPLE, text)
+# A narrowed view counts its matches up to this many; beyond it the page says "10,000+".
+COUNT_CAP = 10_000
 
 
 @dataclass
@@ -103,8 +90,8 @@ class QueueFilters:
         return bool(self.q or self.date_from or self.date_to or self.source_id or self.mine)
 
 
-def encode_cursor(story: Story) -> str:
-    raw = f"{story.created_at.isoformat()}|{story.id}"
+def encode_cursor(row: QueueRow) -> str:
+    raw = f"{row.created_at.isoformat()}|{row.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -117,25 +104,47 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID] | None:
         return None  # a mangled cursor means "first page", not an error page
 
 
+@dataclass(frozen=True)
+class CoverImage:
+    """The one asset a queue row shows; enough for `services.asset_urls`."""
+
+    id: UUID
+    storage_key: str
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """What one line of the queue shows, read in one query with the page."""
+
+    id: UUID
+    status: str
+    created_at: datetime
+    title: str | None  # None: the story has no version yet
+    cover: CoverImage | None
+    source_title: str
+
+
 @dataclass
 class QueuePage:
-    stories: list[Story]
+    rows: list[QueueRow]
     next_cursor: str | None
     counts: dict[str, int]  # by status value, plus "" for All
-    source_titles: dict[UUID, str]  # story id -> its source's title
+    # A narrowed view counts up to COUNT_CAP matches: then the tabs show no per-status figures.
+    counts_capped: bool = False
 
     @property
-    def tabs(self) -> list[tuple[str, int]]:
+    def tabs(self) -> list[tuple[str, int | None]]:
         """The fixed tabs, then any other status that has stories (a new workflow state), then All."""
         extra = sorted(s for s in self.counts if s and s not in TABS)
-        return [(s, self.counts.get(s, 0)) for s in (*TABS, *extra)] + [("", self.counts.get("", 0))]
+        per_status = [(s, None if self.counts_capped else self.counts.get(s, 0)) for s in (*TABS, *extra)]
+        return [*per_status, ("", self.counts.get("", 0))]
 
 
 def _narrowing(filters: QueueFilters, *, user_id: UUID | None, timezone: str) -> list[Any]:
     """Every filter but the status tab: the counts of the tabs respect them too."""
     where: list[Any] = [Story.status != HIDDEN]
     if filters.q:
-        where.append(search_vector().op("@@")(func.plainto_tsquery(SIMPLE, filters.q)))
+        where.append(StoryVersion.search.op("@@")(func.plainto_tsquery(SIMPLE, filters.q)))
     zone = ZoneInfo(timezone)
     if filters.date_from:
         where.append(Story.created_at >= datetime.combine(filters.date_from, time.min, zone))
@@ -148,6 +157,77 @@ def _narrowing(filters: QueueFilters, *, user_id: UUID | None, timezone: str) ->
     return where
 
 
+def _with_version(stmt: Any, *, inner: bool) -> Any:
+    on = StoryVersion.id == Story.current_version_id
+    return stmt.join(StoryVersion, on) if inner else stmt.outerjoin(StoryVersion, on)
+
+
+async def _rows(session: AsyncSession, page: Any) -> list[QueueRow]:
+    """The page's stories (a subquery of ids in order) with title, cover and source title."""
+    # The cover, as StoryVersion.cover picks it: the first scene (by position) with a current image,
+    # its headliner if that is current, else its first variant; else the first current image.
+    scene = aliased(Scene)
+    cover = (
+        select(Asset.id.label("cover_id"), Asset.storage_key.label("cover_key"))
+        .outerjoin(scene, scene.id == Asset.scene_id)
+        .where(Asset.story_version_id == Story.current_version_id, Asset.kind == "image", Asset.stale.is_(False))
+        .order_by(
+            scene.position.asc().nulls_last(),
+            func.coalesce(Asset.id == scene.headliner_asset_id, False).desc(),
+            Asset.variant,
+            Asset.scene_position,
+        )
+        .limit(1)
+        .lateral("cover")
+    )
+    stmt = (
+        select(
+            Story.id,
+            Story.status,
+            Story.created_at,
+            StoryVersion.title,
+            cover.c.cover_id,
+            cover.c.cover_key,
+            Source.title,
+        )
+        .select_from(page)
+        .join(Story, Story.id == page.c.id)
+        .outerjoin(StoryVersion, StoryVersion.id == Story.current_version_id)
+        .outerjoin(cover, literal_column("true"))
+        .outerjoin(SourceItem, SourceItem.id == Story.source_item_id)
+        .outerjoin(Source, Source.id == SourceItem.source_id)
+        .order_by(Story.created_at.desc(), Story.id.desc())
+    )
+    return [
+        QueueRow(
+            id=story_id,
+            status=status,
+            created_at=created_at,
+            title=title,
+            cover=CoverImage(cover_id, cover_key) if cover_id else None,
+            source_title=source_title or "",
+        )
+        for story_id, status, created_at, title, cover_id, cover_key, source_title in await session.execute(stmt)
+    ]
+
+
+async def status_counts(session: AsyncSession, client_id: UUID) -> dict[str, int]:
+    """Stories per status from the trigger-kept table: a few rows, whatever the client's size."""
+    delta = story_status_counts.c.delta
+    rows = await session.execute(
+        select(story_status_counts.c.status, func.sum(delta))
+        .where(story_status_counts.c.client_id == client_id, story_status_counts.c.status != HIDDEN)
+        .group_by(story_status_counts.c.status)
+        .having(func.sum(delta) != 0)
+    )
+    return {status: int(total) for status, total in rows.all()}
+
+
+async def compact_status_counts(session: AsyncSession) -> int:
+    """Fold the appended count rows into one per (client, status); returns how many rows went."""
+    return int((await session.execute(select(func.compact_story_status_counts()))).scalar_one())
+
+
 async def queue_page(
     session: AsyncSession,
     client_id: UUID,
@@ -158,57 +238,45 @@ async def queue_page(
     user_id: UUID | None = None,
     timezone: str = "UTC",
 ) -> QueuePage:
-    """One page of the queue: 3 queries for the rows (+ covers' assets and scenes), 1 for counts, 1 for sources."""
+    """One page of the queue in two queries: the counts, and the rows with what they show."""
     narrowing = _narrowing(filters, user_id=user_id, timezone=timezone)
+    capped = False
+    if filters.narrowed:
+        matches = _with_version(select(Story.status), inner=bool(filters.q))
+        matches = matches.where(Story.client_id == client_id, *narrowing).limit(COUNT_CAP + 1).subquery()
+        counts_stmt = select(matches.c.status, func.count()).group_by(matches.c.status)
+        counts = {status: total for status, total in (await session.execute(counts_stmt)).all()}
+        capped = sum(counts.values()) > COUNT_CAP
+    else:
+        counts = await status_counts(session, client_id)
+    counts[""] = min(sum(counts.values()), COUNT_CAP) if capped else sum(counts.values())
 
-    # The explicit join serves search and the eager load at once (no second join of versions). An
-    # inner one when searching: the search condition (non-strict, it coalesces) would otherwise stay
-    # above an outer join, be computed for every story, and never reach the GIN index.
-    def with_version(stmt: Any) -> Any:
-        on = StoryVersion.id == Story.current_version_id
-        return stmt.join(StoryVersion, on) if filters.q else stmt.outerjoin(StoryVersion, on)
-
-    base = with_version(select(Story)).where(Story.client_id == client_id, *narrowing)
-    counts_stmt = select(Story.status, func.count()).select_from(Story)
-    if filters.q:  # only search needs the version's text
-        counts_stmt = with_version(counts_stmt)
-    counts_stmt = counts_stmt.where(Story.client_id == client_id, *narrowing).group_by(Story.status)
-    counts = {status: total for status, total in (await session.execute(counts_stmt)).all()}
-    counts[""] = sum(counts.values())
-
-    stmt = base.options(contains_eager(Story.current_version))
+    # Only search needs the version joined here (an inner join, so the GIN index can serve it).
+    ids = select(Story.id, Story.created_at)
+    ids = _with_version(ids, inner=True) if filters.q else ids
+    ids = ids.where(Story.client_id == client_id, *narrowing)
     if filters.status:
-        stmt = stmt.where(Story.status == filters.status)
+        ids = ids.where(Story.status == filters.status)
     position = decode_cursor(after) if after else None
     if position:
-        stmt = stmt.where(tuple_(Story.created_at, Story.id) < tuple_(*position))
-    stmt = stmt.order_by(Story.created_at.desc(), Story.id.desc()).limit(limit + 1)
-    # StoryVersion.assets and .scenes load by selectin: two more queries for the covers, any page size.
-    stories = list((await session.execute(stmt)).unique().scalars())
-    has_more = len(stories) > limit
-    stories = stories[:limit]
-
-    titles = await source_titles(session, client_id, stories)
+        ids = ids.where(tuple_(Story.created_at, Story.id) < tuple_(*position))
+    ids = ids.order_by(Story.created_at.desc(), Story.id.desc()).limit(limit + 1)
+    rows = await _rows(session, ids.subquery("page"))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
     return QueuePage(
-        stories=stories,
-        next_cursor=encode_cursor(stories[-1]) if has_more and stories else None,
+        rows=rows,
+        next_cursor=encode_cursor(rows[-1]) if has_more and rows else None,
         counts=counts,
-        source_titles=titles,
+        counts_capped=capped,
     )
 
 
-async def source_titles(session: AsyncSession, client_id: UUID, stories: list[Story]) -> dict[UUID, str]:
-    """Story id -> the title of the source its item came from, in one query."""
-    item_ids = {s.source_item_id for s in stories if s.source_item_id}
-    if not item_ids:
-        return {}
-    rows = await session.execute(
-        select(SourceItem.id, Source.title)
-        .join(Source, Source.id == SourceItem.source_id)
-        .where(SourceItem.client_id == client_id, SourceItem.id.in_(item_ids))
-    )
-    by_item = {item_id: title for item_id, title in rows.all()}
-    return {s.id: by_item[s.source_item_id] for s in stories if s.source_item_id in by_item}
+async def queue_row(session: AsyncSession, client_id: UUID, story_id: UUID) -> QueueRow | None:
+    """One row, as the page shows it (the answer to a keyboard approve / reject)."""
+    only = select(Story.id, Story.created_at).where(Story.client_id == client_id, Story.id == story_id)
+    rows = await _rows(session, only.subquery("page"))
+    return rows[0] if rows else None
 
 
 @dataclass

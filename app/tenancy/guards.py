@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
 from app.db.session import scoped_session
@@ -32,6 +34,27 @@ class TenantContext:
         return self.role.allows(role)
 
 
+# Where SessionUserMiddleware leaves the client + role it read with the user (one transaction
+# for both instead of two per request); absent when the middleware did not look.
+PRELOADED_TENANT = "preloaded_tenant"
+
+
+async def load_client_and_role(session: AsyncSession, slug: str, user_id: UUID) -> tuple[Client, str | None] | None:
+    """The client with this slug and the user's role in it (None: no membership); None if no such client.
+
+    The session must be scoped to the user: memberships are tenant rows, and RLS lets a user read
+    their own across clients.
+    """
+    row = (
+        await session.execute(
+            select(Client, Membership.role)
+            .outerjoin(Membership, (Membership.client_id == Client.id) & (Membership.user_id == user_id))
+            .where(Client.slug == slug)
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 async def resolve_tenant(connection: ASGIConnection[Any, Any, Any, Any]) -> TenantContext:
     """Look up the client of the URL and the signed-in user's role in it (cached per request)."""
     cached = connection.state.get("tenant")
@@ -41,15 +64,12 @@ async def resolve_tenant(connection: ASGIConnection[Any, Any, Any, Any]) -> Tena
     if user is None:
         raise NotAuthorizedException()
     slug = connection.path_params.get("client_slug", "")
-    async with scoped_session(connection.app.state.session_maker, user_id=user.id) as session:
-        # Memberships are tenant rows; RLS lets a user read their own across clients.
-        row = (
-            await session.execute(
-                select(Client, Membership.role)
-                .outerjoin(Membership, (Membership.client_id == Client.id) & (Membership.user_id == user.id))
-                .where(Client.slug == slug)
-            )
-        ).first()
+    preloaded = connection.state.get(PRELOADED_TENANT)
+    if preloaded is not None and preloaded[0] == slug:
+        row = preloaded[1]
+    else:
+        async with scoped_session(connection.app.state.session_maker, user_id=user.id) as session:
+            row = await load_client_and_role(session, slug, user.id)
     if row is None:
         raise NotFoundException()
     client, role_name = row

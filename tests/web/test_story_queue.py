@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from app.db.session import scoped_session
 from app.sources.models import Source, SourceItem
-from app.stories.models import Story, StoryVersion
+from app.stories.models import Asset, Scene, Story, StoryVersion
 from tests.conftest import World
 
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -27,6 +27,7 @@ async def make_stories(
     same_time: bool = False,
     created_by: UUID | None = None,
     source_title: str | None = None,
+    with_cover: bool = False,
 ) -> list[UUID]:
     """Stories of (title, status), newest last; with `same_time` every one has the same created_at."""
     async with scoped_session(session_maker, client_id=tenant.client.id) as session:
@@ -68,6 +69,27 @@ async def make_stories(
         await session.flush()
         for story, version in zip(stories, versions, strict=True):
             story.current_version_id = version.id
+        if with_cover:  # a scene with two variants each; the second is the headliner
+            for version in versions:
+                scene = Scene(client_id=tenant.client.id, story_version_id=version.id, position=0, text="Scene")
+                session.add(scene)
+                await session.flush()
+                variants = [
+                    Asset(
+                        client_id=tenant.client.id,
+                        story_version_id=version.id,
+                        scene_id=scene.id,
+                        variant=n,
+                        storage_key=f"clients/{tenant.client.id}/covers/{version.id}/{n}.jpg",
+                        mime="image/jpeg",
+                        size_bytes=1000,
+                        idempotency_key=f"cover-{version.id}-{n}",
+                    )
+                    for n in range(2)
+                ]
+                session.add_all(variants)
+                await session.flush()
+                scene.headliner_asset_id = variants[1].id
         return [story.id for story in stories]
 
 
@@ -251,13 +273,107 @@ def statements():
 async def test_page_query_count_does_not_grow_with_the_stories(web, world: World, session_maker, statements) -> None:
     await web.sign_in(world.a.editor)
     url = f"/c/{world.a.client.slug}/stories"
-    await make_stories(session_maker, world.a, [(f"Few {n}", "draft") for n in range(5)], source_title="Few")
+    await make_stories(
+        session_maker, world.a, [(f"Few {n}", "draft") for n in range(5)], source_title="Few", with_cover=True
+    )
     await web.get(url)  # warm caches (locale, templates)
     with statements:
         assert (await web.get(url)).status_code == 200
     few = len(statements.seen)
-    await make_stories(session_maker, world.a, [(f"Many {n}", "draft") for n in range(45)], source_title="Many")
+    await make_stories(
+        session_maker, world.a, [(f"Many {n}", "draft") for n in range(45)], source_title="Many", with_cover=True
+    )
     with statements:
         page = await web.get(url)
     assert page.text.count('class="queue-row') == 50
+    assert page.text.count("/1.jpg") == 50 and "/0.jpg" not in page.text  # each cover is its headliner
     assert 0 < len(statements.seen) == few, "\n".join(statements.seen)
+
+
+async def test_tab_counts_follow_every_change_and_survive_compaction(web, world: World, session_maker) -> None:
+    """The counts table is kept by triggers: inserts, status changes (one or bulk), deletes."""
+    from app.stories.models import story_status_counts
+    from app.stories.queue import compact_status_counts
+
+    ids = await make_stories(session_maker, world.a, [(f"Draft {n}", "draft") for n in range(4)])
+    await make_stories(session_maker, world.b, [("Beta draft", "draft")])
+    await web.sign_in(world.a.editor)
+    url = f"/c/{world.a.client.slug}/stories"
+    assert tab_counts((await web.get(url)).text)["draft"] == 4
+    await web.post(f"{url}/bulk", data={"action": "approve", "story_ids": [str(ids[0]), str(ids[1])]})
+    async with scoped_session(session_maker, client_id=world.a.client.id) as session:
+        await session.delete(await session.get(Story, ids[3]))
+    counts = tab_counts((await web.get(url)).text)
+    assert (counts["draft"], counts["approved"], counts["all"]) == (1, 2, 3)
+
+    async with scoped_session(session_maker, system=True) as session:
+        assert await compact_status_counts(session) > 0
+        rows = (
+            await session.execute(
+                select(story_status_counts.c.status, story_status_counts.c.delta).where(
+                    story_status_counts.c.client_id == world.a.client.id
+                )
+            )
+        ).all()
+    assert sorted(rows) == [("approved", 2), ("draft", 1)]  # one row per status, zero rows gone
+    assert tab_counts((await web.get(url)).text) == counts
+    beta = await web.get(f"/c/{world.b.client.slug}/stories")
+    assert beta.status_code == 404  # the editor of alpha is not in beta: counts never cross clients
+
+
+async def test_a_client_with_stories_can_be_deleted(world: World, session_maker) -> None:
+    """The count triggers skip a client that is being deleted (its rows go by cascade)."""
+    from app.stories.models import story_status_counts
+    from app.tenancy.models import Client
+
+    await make_stories(session_maker, world.b, [("Doomed", "draft"), ("Doomed too", "approved")])
+    async with scoped_session(session_maker, system=True) as session:
+        await session.delete(await session.get(Client, world.b.client.id))
+    async with scoped_session(session_maker, system=True) as session:
+        left = await session.execute(
+            select(story_status_counts.c.id).where(story_status_counts.c.client_id == world.b.client.id)
+        )
+        assert left.all() == []
+
+
+async def test_a_narrowed_view_counts_up_to_the_cap(web, world: World, session_maker, monkeypatch) -> None:
+    from app.stories import queue
+
+    monkeypatch.setattr(queue, "COUNT_CAP", 3)
+    specs = [(f"Ferry {n}", "draft") for n in range(4)] + [("Ferry approved", "approved")]
+    await make_stories(session_maker, world.a, specs, body="ferry")
+    await web.sign_in(world.a.editor)
+    url = f"/c/{world.a.client.slug}/stories"
+    searched = await web.get(url, params={"q": "ferry"})
+    assert re.search(r'data-status="all">\s*All <span class="queue-count">3\+</span>', searched.text), searched.text
+    assert not re.search(r'data-status="draft">\s*Drafts <span', searched.text)  # no per-tab figure when capped
+    assert searched.text.count('class="queue-row') == 5  # the rows themselves are not capped
+    exact = await web.get(url, params={"q": "approved"})
+    assert tab_counts(exact.text) == {**dict.fromkeys(TAB_KEYS, 0), "approved": 1, "all": 1}
+
+
+TAB_KEYS = ("draft", "in_review", "approved", "scheduled", "published", "rejected", "all")
+
+
+async def test_queue_search_can_use_its_index_under_row_level_security(world: World, session_maker) -> None:
+    from sqlalchemy import text
+
+    async with scoped_session(session_maker, client_id=world.a.client.id) as session:
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(
+            (
+                await session.execute(
+                    text("EXPLAIN SELECT id FROM story_versions WHERE search @@ plainto_tsquery('simple', 'ferry')")
+                )
+            ).scalars()
+        )
+    assert "ix_story_versions_search" in plan, plan
+
+
+async def test_a_book_length_body_is_stored_and_its_opening_is_searchable(web, world: World, session_maker) -> None:
+    """The search column reads only the first 100k characters: a huge body never fails the insert."""
+    words = " ".join(f"w{n:06x}" for n in range(120_000))  # ~960k characters, all different words
+    await make_stories(session_maker, world.a, [("The long book", "draft")], body="prologue " + words)
+    await web.sign_in(world.a.editor)
+    url = f"/c/{world.a.client.slug}/stories"
+    assert "The long book" in (await web.get(url, params={"q": "prologue"})).text
