@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
 from app.db.repository import TenantRepository
+from app.events.bus import publish_after_commit
 from app.i18n import gettext as _
 
 
@@ -27,6 +28,11 @@ async def record(
     story_id: UUID | None = None,
     **details: Any,
 ) -> AuditEvent:
+    if story_id is not None:
+        # Whoever has the story open sees it change (status, text, scenes) without reloading.
+        publish_after_commit(
+            session, client_id, "story_changed", story_id=story_id, action=action, actor_id=actor_id or ""
+        )
     return await AuditRepository(session, client_id).add(
         AuditEvent(action=action, actor_id=actor_id, story_id=story_id, details=details)
     )

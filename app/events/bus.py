@@ -11,10 +11,16 @@ from typing import Any
 from uuid import UUID
 
 from redis.asyncio import Redis
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app.config import Settings
 
 STREAM_MAXLEN = 1000
+# Events noted during a web request's transaction, sent once it has committed (see
+# app.web.dependencies): a page that refetches on the event must find the new state.
+PENDING_EVENTS = "pending_events"
 
 
 def stream_key(settings: Settings, client_id: UUID) -> str:
@@ -25,6 +31,21 @@ async def publish_event(redis: Redis, settings: Settings, client_id: UUID, kind:
     payload = {"kind": kind, **{k: str(v) for k, v in fields.items()}}
     event_id = await redis.xadd(stream_key(settings, client_id), payload, maxlen=STREAM_MAXLEN, approximate=True)
     return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
+
+
+def publish_after_commit(session: AsyncSession, client_id: UUID, kind: str, **fields: Any) -> None:
+    """Send this event when the session's transaction commits; a rollback drops it."""
+    session.info.setdefault(PENDING_EVENTS, []).append((client_id, kind, fields))
+
+
+async def publish_pending(session: AsyncSession, redis: Redis, settings: Settings) -> None:
+    for client_id, kind, fields in session.info.pop(PENDING_EVENTS, []):
+        await publish_event(redis, settings, client_id, kind, **fields)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending_on_rollback(session: Session) -> None:
+    session.info.pop(PENDING_EVENTS, None)
 
 
 async def last_event_id(redis: Redis, settings: Settings, client_id: UUID) -> str:

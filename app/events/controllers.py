@@ -13,6 +13,9 @@ from litestar.params import FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from redis.asyncio import Redis
 
+from app.audit.models import AuditEvent
+from app.audit.services import describe
+from app.auth.models import User
 from app.config import Settings
 from app.db.session import scoped_session
 from app.events.bus import last_event_id, read_events
@@ -20,6 +23,8 @@ from app.generation.services import JobRepository
 from app.tenancy.guards import TenantContext, requires
 from app.tenancy.models import Role
 
+# Audit actions that change what the story page shows beyond its panel: the notice offers a reload.
+TEXT_ACTIONS = {"edited", "new_version", "returned_to_draft", "smart_edit_applied"}
 EVENT_ID_RE = re.compile(r"^\d+-\d+$")
 KEEPALIVE_MS = 15_000
 
@@ -83,6 +88,23 @@ class EventsController(Controller):
         if data.get("kind") == "story":
             # The story page refetches its scenes on this event (a new variant, a failed one).
             return f"story-{data['story_id']}", "changed"
+        if data.get("kind") == "story_changed":
+            # The story page's panel refetches itself on this event (the status may have moved),
+            # and the notice above the page says who changed what; the one who did sees nothing.
+            if data.get("actor_id") == str(tenant.user.id):
+                return f"changed-{data['story_id']}", ""
+            actor = None
+            if data.get("actor_id"):
+                async with scoped_session(request.app.state.session_maker) as session:
+                    actor = await session.get(User, UUID(data["actor_id"]))
+            html = render_event(
+                request,
+                "stories/_partials/change_notice.html",
+                actor=actor,
+                action=describe(AuditEvent(action=data.get("action", ""), details={})),
+                edited=data.get("action") in TEXT_ACTIONS,
+            )
+            return f"changed-{data['story_id']}", html
         if data.get("kind") == "comment":
             # The story page's comments refetch themselves on this event (a guest commented).
             return f"comment-{data['story_id']}", "new"

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
 from litestar import Request
 from litestar.di import Provide
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.session import scoped_session
+from app.events.bus import publish_pending
 from app.storage import MediaStorage
 from app.tenancy.guards import TenantContext, resolve_tenant
 
+logger = logging.getLogger("zavod.web")
+
 
 async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSession, None]:
-    """One transaction per request, scoped to the request's tenant and user for RLS."""
+    """One transaction per request, scoped to the request's tenant and user for RLS; the events it
+    noted (app.events.bus.publish_after_commit) go out once it has committed."""
     tenant: TenantContext | None = request.state.get("tenant")
     user = request.scope.get("user")
     async with scoped_session(
@@ -27,6 +33,11 @@ async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncGenerator[
         user_id=user.id if user else None,
     ) as session:
         yield session
+    try:
+        await publish_pending(session, request.app.state.redis, request.app.state.settings)
+    except RedisError:
+        # The change is saved; only the live refresh of other open pages is lost.
+        logger.warning("Could not publish the request's events", exc_info=True)
 
 
 async def provide_tenant(request: Request[Any, Any, Any]) -> TenantContext:
