@@ -6,9 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import pytest
-from sqlalchemy import event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import select
 
 from app.db.session import scoped_session
 from app.sources.models import Source, SourceItem
@@ -241,33 +239,6 @@ async def test_viewer_gets_403_and_outsider_404(web, world: World, session_maker
     assert (await web.post(f"{base}/bulk", {"action": "approve", "story_ids": ids})).status_code == 404
     async with scoped_session(session_maker, client_id=world.a.client.id) as session:
         assert (await session.get(Story, ids[0])).status == "draft"
-
-
-@pytest.fixture
-def statements():
-    """Counts the SQL statements every engine sends while the test's `with counting:` block runs."""
-
-    class Counter:
-        def __init__(self) -> None:
-            self.active = False
-            self.seen: list[str] = []
-
-        def __enter__(self):
-            self.seen, self.active = [], True
-            return self
-
-        def __exit__(self, *exc) -> None:
-            self.active = False
-
-    counter = Counter()
-
-    def before(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        if counter.active:
-            counter.seen.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", before)
-    yield counter
-    event.remove(Engine, "before_cursor_execute", before)
 
 
 async def test_page_query_count_does_not_grow_with_the_stories(web, world: World, session_maker, statements) -> None:
