@@ -43,6 +43,7 @@ from app.providers.controllers import ProvidersController
 from app.publishing.controllers import ScheduleController
 from app.reader.controllers import ReaderController
 from app.sharing.controllers import ReviewController, SharePageController
+from app.smartedit.controllers import SmartEditController, SmartEditSettingsController
 from app.sources.controllers import InboxController, SourcesController
 from app.storage import storage_from_settings
 from app.storage.controllers import serve_local_media
@@ -175,6 +176,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         SharePageController,
         EventsController,
         ProvidersController,
+        SmartEditController,
+        SmartEditSettingsController,
         HealthController,
         serve_local_media,
         create_static_files_router(path="/static", directories=[BASE_DIR / "static"], opt={"exclude_from_auth": True}),

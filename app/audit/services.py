@@ -67,6 +67,7 @@ def describe(event: AuditEvent) -> str:
         "edited": _("Edited"),
         "new_version": _("New version %(n)s started from the published one", n=details.get("number", "")),
         "returned_to_draft": _("Back to draft after an edit"),
+        "smart_edit_applied": _("Smart Edit applied: “%(i)s”", i=details.get("instruction", "")),
     }
     text = words.get(event.action, event.action)
     if details.get("reason"):

@@ -6,6 +6,7 @@ from app.generation.models import CreditCharge, Job, StylePreset
 from app.providers.models import AiModel, AiProvider
 from app.publishing.models import Channel, Publication
 from app.sharing.models import Comment, ShareLink
+from app.smartedit.models import SmartEditSettings
 from app.sources.models import Source, SourceItem
 from app.stories.models import Asset, Scene, Story, StoryVersion
 from app.tenancy.models import Client, Invitation, Membership
@@ -25,6 +26,7 @@ __all__ = [
     "Publication",
     "Scene",
     "ShareLink",
+    "SmartEditSettings",
     "Source",
     "SourceItem",
     "Story",
