@@ -90,6 +90,16 @@ class Settings:
     youtube_base_url: str = "https://www.youtube.com"
     # The Instagram Graph API's origin (business discovery, later publishing); tests point it at a fake.
     instagram_graph_base_url: str = "https://graph.facebook.com"
+    # The Telegram Bot API's origin (publishing to Telegram); tests point it at a fake.
+    telegram_api_base_url: str = "https://api.telegram.org"
+    # Google's OAuth endpoints (connecting a YouTube channel) and the YouTube Data API's origin
+    # (uploads, channel checks); tests point all three at a fake.
+    google_oauth_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_oauth_token_url: str = "https://oauth2.googleapis.com/token"
+    youtube_api_base_url: str = "https://www.googleapis.com"
+    # The agency's OAuth client (Google Cloud console, type "Web application"); empty: YouTube is off.
+    google_client_id: str = ""
+    google_client_secret: str = field(default="", repr=False)
     sentry_dsn: str = ""
     max_request_body_bytes: int = 2 * 1024 * 1024
     login_max_failures: int = 5
@@ -140,6 +150,12 @@ def load_settings() -> Settings:
         fetch_read_timeout=_env_float("FETCH_READ_TIMEOUT", defaults.fetch_read_timeout),
         youtube_base_url=_env("YOUTUBE_BASE_URL", defaults.youtube_base_url).rstrip("/"),
         instagram_graph_base_url=_env("INSTAGRAM_GRAPH_BASE_URL", defaults.instagram_graph_base_url).rstrip("/"),
+        telegram_api_base_url=_env("TELEGRAM_API_BASE_URL", defaults.telegram_api_base_url).rstrip("/"),
+        google_oauth_authorize_url=_env("GOOGLE_OAUTH_AUTHORIZE_URL", defaults.google_oauth_authorize_url),
+        google_oauth_token_url=_env("GOOGLE_OAUTH_TOKEN_URL", defaults.google_oauth_token_url),
+        youtube_api_base_url=_env("YOUTUBE_API_BASE_URL", defaults.youtube_api_base_url).rstrip("/"),
+        google_client_id=_env("GOOGLE_CLIENT_ID", "").strip(),
+        google_client_secret=_env("GOOGLE_CLIENT_SECRET", "").strip(),
         sentry_dsn=_env("SENTRY_DSN", ""),
         max_request_body_bytes=_env_int("MAX_REQUEST_BODY_BYTES", defaults.max_request_body_bytes),
         login_max_failures=_env_int("LOGIN_MAX_FAILURES", defaults.login_max_failures),
