@@ -20,6 +20,7 @@ from app.i18n import gettext as _
 from app.sharing import services
 from app.sharing.models import ShareLink
 from app.storage import MediaStorage
+from app.stories import previews
 from app.stories.models import Asset, StoryVersion
 from app.stories.services import asset_urls, fresh_version, get_story
 from app.tenancy.guards import TenantContext, requires
@@ -217,6 +218,7 @@ class SharePageController(Controller):
                 "link": link,
                 "version": version,
                 **(await _media(storage, version) if version else {"scene_rows": [], "video": None, "urls": {}}),
+                "previews": previews.for_version(version) if version else [],
                 "comments": comments,
                 "form": form or {},
                 "errors": errors or {},

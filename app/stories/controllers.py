@@ -21,7 +21,7 @@ from app.i18n import ngettext
 from app.sources.models import Source
 from app.sources.services import SourceRepository
 from app.storage import MediaStorage
-from app.stories import queue, services
+from app.stories import previews, queue, services
 from app.stories.export import DOCX_MEDIA_TYPE, ExportError, ExportQuery, content_plan, file_name
 from app.stories.models import Story, StoryVersion
 from app.tenancy.guards import TenantContext, requires
@@ -76,6 +76,7 @@ async def story_page(
             "version": version,
             **(await story_workflow_context(db_session, tenant, story, version)),
             **(await services.scenes_context(db_session, storage, version) if version else {}),
+            "previews": previews.for_version(version) if version else [],
             "problem": None,
             "publications": await services.publications_of(db_session, tenant.client.id, story.id),
             "events_since": events_since,
