@@ -68,6 +68,10 @@ def describe(event: AuditEvent) -> str:
         "new_version": _("New version %(n)s started from the published one", n=details.get("number", "")),
         "returned_to_draft": _("Back to draft after an edit"),
         "smart_edit_applied": _("Smart Edit applied: “%(i)s”", i=details.get("instruction", "")),
+        "scene_added": _("Scene %(n)s added", n=details.get("scene", "")),
+        "scene_moved": _("Scene %(n)s moved to place %(to)s", n=details.get("before", ""), to=details.get("after", "")),
+        "scene_deleted": _("Scene %(n)s deleted", n=details.get("scene", "")),
+        "scene_image_uploaded": _("Own image uploaded for scene %(n)s", n=details.get("scene", "")),
     }
     text = words.get(event.action, event.action)
     if details.get("reason"):

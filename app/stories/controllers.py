@@ -4,6 +4,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
@@ -21,7 +22,7 @@ from app.i18n import ngettext
 from app.sources.models import Source
 from app.sources.services import SourceRepository
 from app.storage import MediaStorage
-from app.stories import previews, queue, services
+from app.stories import previews, queue, scene_edits, services
 from app.stories.export import DOCX_MEDIA_TYPE, ExportError, ExportQuery, content_plan, file_name
 from app.stories.models import Story, StoryVersion
 from app.tenancy.guards import TenantContext, requires
@@ -316,6 +317,134 @@ class StoriesController(Controller):
         except generation.GenerationRefused as exc:
             return await scenes_section(db_session, tenant, storage, story, problem=(scene_id, exc.message))
         return await scenes_section(db_session, tenant, storage, story)
+
+    # Scenes: own images, order, adding and deleting (app.stories.scene_edits) ------------------
+
+    async def _scenes_answer(
+        self,
+        db_session: AsyncSession,
+        tenant: TenantContext,
+        storage: MediaStorage,
+        story: Story,
+        *,
+        problem: tuple[Any, str] | None = None,
+        notice: str | None = None,
+        focus: tuple[UUID, str] | None = None,
+        add_text: str = "",
+        status_code: int = 200,
+    ) -> Template:
+        """The scenes section after an edit: a refusal beside its scene (or the add form), a line
+        for screen readers, and where the keyboard focus goes back to after the swap."""
+        answer = await scenes_section(db_session, tenant, storage, story, problem=problem)
+        answer.context.update(notice=notice, focus=focus, add_text=add_text)
+        answer.status_code = status_code
+        return answer
+
+    # Twice the image cap: a photo somewhat over it still reaches the service, which names the real
+    # limit (the body-size error answers with the site-wide limit). Only the cap is read into memory.
+    @post("/{story_id:uuid}/scenes/{scene_id:uuid}/image", request_max_body_size=2 * scene_edits.MAX_IMAGE_BYTES)
+    async def scene_image(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        tenant: NamedDependency[TenantContext],
+        storage: NamedDependency[MediaStorage],
+        story_id: FromPath[UUID],
+        scene_id: FromPath[UUID],
+    ) -> Template:
+        story = await services.get_story(db_session, tenant.client.id, story_id)
+        upload = (await request.form()).get("image")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            problem = (scene_id, _("Choose an image file first."))
+            return await self._scenes_answer(db_session, tenant, storage, story, problem=problem, status_code=422)
+        data = await upload.read(scene_edits.MAX_IMAGE_BYTES + 1)  # one byte over is enough to refuse
+        try:
+            asset = await scene_edits.upload_scene_image(
+                db_session, storage, story, scene_id, data, actor_id=tenant.user.id
+            )
+        except scene_edits.SceneEditRefused as exc:
+            problem = (scene_id, exc.message)
+            return await self._scenes_answer(db_session, tenant, storage, story, problem=problem, status_code=422)
+        notice = _("Your image is now in scene %(n)s.", n=asset.scene_position + 1)
+        return await self._scenes_answer(db_session, tenant, storage, story, notice=notice)
+
+    @post("/{story_id:uuid}/scenes/{scene_id:uuid}/move/{direction:str}")
+    async def move_scene(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        tenant: NamedDependency[TenantContext],
+        storage: NamedDependency[MediaStorage],
+        story_id: FromPath[UUID],
+        scene_id: FromPath[UUID],
+        direction: FromPath[str],
+    ) -> Template:
+        if direction not in {"up", "down"}:
+            raise NotFoundException()
+        story = await services.get_story(db_session, tenant.client.id, story_id)
+        try:
+            moved = await scene_edits.move_scene(db_session, story, scene_id, direction, actor_id=tenant.user.id)
+        except scene_edits.SceneEditRefused as exc:
+            problem = (scene_id, exc.message)
+            return await self._scenes_answer(db_session, tenant, storage, story, problem=problem, status_code=409)
+        notice = _("Scene %(n)s is now scene %(to)s.", n=moved.before, to=moved.after)
+        # The keyboard stays on the button just pressed (the template picks the other one at an end).
+        focus = (moved.scene.id, direction)
+        return await self._scenes_answer(db_session, tenant, storage, story, notice=notice, focus=focus)
+
+    @post("/{story_id:uuid}/scenes", name="story_scene_add")
+    async def add_scene(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        tenant: NamedDependency[TenantContext],
+        storage: NamedDependency[MediaStorage],
+        queue: NamedDependency[Queue],
+        story_id: FromPath[UUID],
+    ) -> Template:
+        story = await services.get_story(db_session, tenant.client.id, story_id)
+        form = await request.form()
+        text = str(form.get("text", ""))
+        after = ticked_ids(form, "after")  # empty: at the end
+        try:
+            added = await scene_edits.add_scene(
+                db_session, story, text, after=after[0] if after else None, requested_by=tenant.user
+            )
+        except scene_edits.SceneEditRefused as exc:
+            return await self._scenes_answer(
+                db_session, tenant, storage, story, problem=("add", exc.message), add_text=text, status_code=422
+            )
+        number = added.scene.position + 1
+        if added.job is None:
+            # The scene is kept without a picture: the editor can upload one or try again later.
+            problem = (added.scene.id, _("No image is being made: %(reason)s", reason=added.image_refused))
+            return await self._scenes_answer(
+                db_session, tenant, storage, story, problem=problem, focus=(added.scene.id, "scene")
+            )
+        # Commit before enqueueing: the worker must find the job row when it starts.
+        await db_session.commit()
+        await generation.enqueue_step(queue, added.job)
+        notice = _("Scene %(n)s added; its image is being made.", n=number)
+        return await self._scenes_answer(
+            db_session, tenant, storage, story, notice=notice, focus=(added.scene.id, "scene")
+        )
+
+    @post("/{story_id:uuid}/scenes/{scene_id:uuid}/delete")
+    async def delete_scene(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        tenant: NamedDependency[TenantContext],
+        storage: NamedDependency[MediaStorage],
+        story_id: FromPath[UUID],
+        scene_id: FromPath[UUID],
+    ) -> Template:
+        story = await services.get_story(db_session, tenant.client.id, story_id)
+        try:
+            number = await scene_edits.delete_scene(db_session, story, scene_id, actor_id=tenant.user.id)
+        except scene_edits.SceneEditRefused as exc:
+            problem = (scene_id, exc.message)
+            return await self._scenes_answer(db_session, tenant, storage, story, problem=problem, status_code=409)
+        notice = _("Scene %(n)s deleted; the scenes after it moved up.", n=number)
+        return await self._scenes_answer(db_session, tenant, storage, story, notice=notice)
 
     # The content plan: a .docx of stories by date range or selection ---------------------------
 
