@@ -89,10 +89,11 @@ class EventsController(Controller):
             # The story page refetches its scenes on this event (a new variant, a failed one).
             return f"story-{data['story_id']}", "changed"
         if data.get("kind") == "story_changed":
-            # The story page's panel refetches itself on this event (the status may have moved),
-            # and the notice above the page says who changed what; the one who did sees nothing.
+            # The story page's panel and the queue's row refetch themselves on this event, and the
+            # notice above the story says who changed what. Not sent to the one who made the change:
+            # their page already shows it (and a refetch would drop their keyboard focus in the queue).
             if data.get("actor_id") == str(tenant.user.id):
-                return f"changed-{data['story_id']}", ""
+                return None
             actor = None
             if data.get("actor_id"):
                 async with scoped_session(request.app.state.session_maker) as session:

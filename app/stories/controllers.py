@@ -122,8 +122,12 @@ class StoriesController(Controller):
         db_session: NamedDependency[AsyncSession],
         tenant: NamedDependency[TenantContext],
         storage: NamedDependency[MediaStorage],
+        redis: NamedDependency[Redis],
+        settings: NamedDependency[Settings],
         after: FromQuery[str | None] = None,
     ) -> Template:
+        # The stream position before the state: a change in between is replayed, not lost.
+        events_since = await last_event_id(redis, settings, tenant.client.id)
         filters = queue.QueueFilters.from_query(dict(request.query_params))
         page = await queue.queue_page(
             db_session,
@@ -144,6 +148,30 @@ class StoriesController(Controller):
                 "first_page": not after,
                 "sources": sources,
                 "cover_urls": await services.asset_urls(storage, covers),
+                "events_since": events_since,
+            },
+        )
+
+    @get("/{story_id:uuid}/queue-row", name="stories_queue_row")
+    async def queue_row(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        tenant: NamedDependency[TenantContext],
+        storage: NamedDependency[MediaStorage],
+        story_id: FromPath[UUID],
+    ) -> Template:
+        """One queue row as it is now: refetched when someone else changes the story."""
+        row = await queue.queue_row(db_session, tenant.client.id, story_id)
+        if row is None:
+            raise NotFoundException()
+        return Template(
+            "stories/_partials/queue_row.html",
+            context={
+                "tenant": tenant,
+                "row": row,
+                "cover_urls": await services.asset_urls(storage, [row.cover] if row.cover else []),
+                "problem": None,
+                "focused": False,
             },
         )
 

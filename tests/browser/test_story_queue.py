@@ -65,3 +65,30 @@ def test_approve_by_keyboard_and_help(queue_world: World, live_server, browser_p
     page.keyboard.press("r")
     expect(page.locator("table.queue tr.queue-row").first).to_contain_text("cannot be rejected now")
     assert not page.js_errors and not page.server_errors  # type: ignore[attr-defined]
+
+
+def test_a_row_changed_by_someone_else_updates_in_place(
+    queue_world: World, live_server, browser_page: Page, screenshot
+) -> None:
+    world, page = queue_world, browser_page
+    sign_in(page, world.a.editor.email)
+    page.goto(f"/c/{world.a.client.slug}/stories?status=draft")
+    rows = page.locator("table.queue tr.queue-row")
+    expect(rows).to_have_count(3)
+    page.evaluate("window.__before_change = 1")
+    story_url = rows.nth(2).locator("a.queue-open").get_attribute("href")
+
+    owner_context = page.context.browser.new_context(base_url=live_server.url, locale="en-GB")
+    try:
+        owner = owner_context.new_page()
+        sign_in(owner, world.a.owner.email)
+        owner.goto(story_url)
+        owner.locator("#story-panel").get_by_role("button", name="Approve").click()
+        expect(owner.locator("#story-status")).to_have_text("Approved")
+    finally:
+        owner_context.close()
+
+    expect(rows.nth(2).locator(".badge")).to_have_text("Approved", timeout=15_000)
+    expect(rows.nth(0).locator(".badge")).to_have_text("Draft")
+    assert page.evaluate("window.__before_change") == 1, "the page reloaded instead of updating the row"
+    assert not page.js_errors and not page.server_errors  # type: ignore[attr-defined]
