@@ -58,7 +58,7 @@ from collect_bench import (  # noqa: E402 - the same database / process helpers 
 PASSWORD = "bench-password-0123"
 # The GIN index of the stored search column is dropped for the bulk load and built once after it
 # (maintaining it row by row would make loading 1M stories take many minutes).
-SEARCH_INDEX = "CREATE INDEX ix_story_versions_search ON story_versions USING gin (search)"
+SEARCH_INDEX = "CREATE INDEX ix_story_versions_search ON story_versions USING gin (client_id, search)"
 WORDS_EN = ["harbour", "ferry", "library", "market", "bakery", "museum", "bridge", "festival", "school", "tram"]
 WORDS_RU = ["каток", "парк", "театр", "рынок", "мост", "библиотека", "выставка", "концерт", "школа", "трамвай"]
 STATUSES = ["draft"] * 4 + ["approved", "scheduled", "rejected"] + ["published"] * 3

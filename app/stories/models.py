@@ -70,7 +70,8 @@ class StoryVersion(TenantMixin, Base):
     __tablename__ = "story_versions"
     __table_args__ = (
         UniqueConstraint("story_id", "number", name="uq_story_versions_story_number"),
-        Index("ix_story_versions_search", "search", postgresql_using="gin"),
+        # The client first (btree_gin, see the migration): other clients' matches are never read.
+        Index("ix_story_versions_search", "client_id", "search", postgresql_using="gin"),
     )
 
     story_id: Mapped[UUID] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)

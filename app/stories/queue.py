@@ -5,10 +5,11 @@ no OFFSET scan, the cursor is a position in the index order (ix_stories_client_s
 ix_stories_client_created). A page reads only what its rows show: the title (never a body, which
 can be a book), the cover asset and the source's title. The tab counts come from
 `story_status_counts`, kept by triggers; a narrowed view (search, dates, source, mine) counts its
-matches up to a cap instead, so a common word never makes the page count 100k rows.
+matches up to COUNT_CAP instead, so a common word never makes the page count 100k rows.
 
-Search uses the stored `story_versions.search` (GIN). Under row-level security PostgreSQL uses that
-index only if `@@` (ts_match_vq) is LEAKPROOF; app.db.bootstrap marks it so.
+Search uses the stored `story_versions.search` through a GIN index on (client_id, search). Under
+row-level security PostgreSQL uses it only if `@@` (ts_match_vq) is LEAKPROOF; app.db.bootstrap
+marks it so.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ HIDDEN = "generating"
 TABS = ("draft", "in_review", "approved", "scheduled", "published", "rejected")
 # No stemming: a word of either language matches as written (case-insensitive), as the column has it.
 SIMPLE = literal_column("'simple'::regconfig")
-# A narrowed view counts its matches up to this many; beyond it the page says "10,000+".
-COUNT_CAP = 10_000
+# A narrowed view counts its matches up to this many; beyond it the page says "1000+".
+COUNT_CAP = 1_000
 
 
 @dataclass
@@ -141,10 +142,8 @@ class QueuePage:
 
 
 def _narrowing(filters: QueueFilters, *, user_id: UUID | None, timezone: str) -> list[Any]:
-    """Every filter but the status tab: the counts of the tabs respect them too."""
+    """Every filter but the status tab and the search: the counts of the tabs respect them too."""
     where: list[Any] = [Story.status != HIDDEN]
-    if filters.q:
-        where.append(StoryVersion.search.op("@@")(func.plainto_tsquery(SIMPLE, filters.q)))
     zone = ZoneInfo(timezone)
     if filters.date_from:
         where.append(Story.created_at >= datetime.combine(filters.date_from, time.min, zone))
@@ -155,11 +154,6 @@ def _narrowing(filters: QueueFilters, *, user_id: UUID | None, timezone: str) ->
     if filters.mine:
         where.append(Story.created_by_id == user_id)
     return where
-
-
-def _with_version(stmt: Any, *, inner: bool) -> Any:
-    on = StoryVersion.id == Story.current_version_id
-    return stmt.join(StoryVersion, on) if inner else stmt.outerjoin(StoryVersion, on)
 
 
 async def _rows(session: AsyncSession, page: Any) -> list[QueueRow]:
@@ -228,6 +222,18 @@ async def compact_status_counts(session: AsyncSession) -> int:
     return int((await session.execute(select(func.compact_story_status_counts()))).scalar_one())
 
 
+def _search_matches(client_id: UUID, q: str) -> Any:
+    """The client's versions whose text matches, at most COUNT_CAP + 1 of them (GIN index)."""
+    query = func.plainto_tsquery(SIMPLE, q)
+    return (
+        select(StoryVersion.id.label("version_id"), StoryVersion.story_id)
+        .where(StoryVersion.client_id == client_id, StoryVersion.search.op("@@")(query))
+        .limit(COUNT_CAP + 1)
+        .cte("matches")
+        .prefix_with("MATERIALIZED")
+    )
+
+
 async def queue_page(
     session: AsyncSession,
     client_id: UUID,
@@ -238,23 +244,45 @@ async def queue_page(
     user_id: UUID | None = None,
     timezone: str = "UTC",
 ) -> QueuePage:
-    """One page of the queue in two queries: the counts, and the rows with what they show."""
+    """One page of the queue: the counts, and the rows with what they show (one more query to size a search)."""
     narrowing = _narrowing(filters, user_id=user_id, timezone=timezone)
+    others = bool(filters.date_from or filters.date_to or filters.source_id or filters.mine)
+
+    # A search is planned by how many versions match, which PostgreSQL's estimates get wrong either
+    # way: a few matches (up to COUNT_CAP) drive the query from the GIN index to the stories by
+    # primary key; many are dense enough that walking the stories in page order finds a page at once.
+    matches = _search_matches(client_id, filters.q) if filters.q else None
+    few_matches = False
+    if matches is not None:
+        found = (await session.execute(select(func.count()).select_from(matches))).scalar_one()
+        few_matches = found <= COUNT_CAP
+
+    def scoped(stmt: Any) -> Any:
+        if matches is not None and few_matches:
+            on = (Story.id == matches.c.story_id) & (Story.current_version_id == matches.c.version_id)
+            stmt = stmt.join(matches, on)
+        elif matches is not None:
+            query = func.plainto_tsquery(SIMPLE, filters.q)
+            stmt = stmt.join(StoryVersion, StoryVersion.id == Story.current_version_id)
+            stmt = stmt.where(StoryVersion.search.op("@@")(query))
+        return stmt.where(Story.client_id == client_id, *narrowing)
+
     capped = False
-    if filters.narrowed:
-        matches = _with_version(select(Story.status), inner=bool(filters.q))
-        matches = matches.where(Story.client_id == client_id, *narrowing).limit(COUNT_CAP + 1).subquery()
-        counts_stmt = select(matches.c.status, func.count()).group_by(matches.c.status)
+    if not filters.narrowed:
+        counts = await status_counts(session, client_id)
+    elif matches is not None and not few_matches and not others:
+        counts, capped = {}, True  # more than COUNT_CAP match: "1000+", no per-tab figures
+    else:
+        limited = scoped(select(Story.status).select_from(Story))
+        if not few_matches:
+            limited = limited.limit(COUNT_CAP + 1)
+        limited = limited.subquery()
+        counts_stmt = select(limited.c.status, func.count()).group_by(limited.c.status)
         counts = {status: total for status, total in (await session.execute(counts_stmt)).all()}
         capped = sum(counts.values()) > COUNT_CAP
-    else:
-        counts = await status_counts(session, client_id)
-    counts[""] = min(sum(counts.values()), COUNT_CAP) if capped else sum(counts.values())
+    counts[""] = COUNT_CAP if capped else sum(counts.values())
 
-    # Only search needs the version joined here (an inner join, so the GIN index can serve it).
-    ids = select(Story.id, Story.created_at)
-    ids = _with_version(ids, inner=True) if filters.q else ids
-    ids = ids.where(Story.client_id == client_id, *narrowing)
+    ids = scoped(select(Story.id, Story.created_at).select_from(Story))
     if filters.status:
         ids = ids.where(Story.status == filters.status)
     position = decode_cursor(after) if after else None
