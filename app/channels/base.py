@@ -14,6 +14,8 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.net.errors import PicklableError
+
 
 class FailureKind(enum.StrEnum):
     RETRYABLE = "retryable"
@@ -21,7 +23,7 @@ class FailureKind(enum.StrEnum):
     NEEDS_ATTENTION = "needs_attention"
 
 
-class ChannelError(Exception):
+class ChannelError(PicklableError):
     def __init__(self, message: str, kind: FailureKind = FailureKind.RETRYABLE, retry_after: float | None = None):
         super().__init__(message)
         self.message = message

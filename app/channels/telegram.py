@@ -107,26 +107,12 @@ class TelegramError(ChannelError):
         self.description = description
         self.migrate_to_chat_id = migrate_to_chat_id
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Exceptions pickle as cls(*args); ours need their keyword state too (e.g. across a job queue).
-        return (_rebuild_error, (type(self), self.message, dict(self.__dict__)))
-
-    def __str__(self) -> str:
-        return self.message
-
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(message={self.message!r}, kind={self.kind!r}, retry_after={self.retry_after!r}, "
             f"method={self.method!r}, error_code={self.error_code!r}, description={self.description!r}, "
             f"migrate_to_chat_id={self.migrate_to_chat_id!r})"
         )
-
-
-def _rebuild_error(cls: type[TelegramError], message: str, state: dict[str, Any]) -> TelegramError:
-    error = cls.__new__(cls)
-    Exception.__init__(error, message)
-    error.__dict__.update(state)
-    return error
 
 
 # --- the token stays out of logs --------------------------------------------------------------------

@@ -148,13 +148,6 @@ class YouTubeError(ChannelError):
         self.retry_at = retry_at
         self.reconnect_needed = reconnect_needed
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Exceptions pickle as cls(*args); ours need their keyword state too (e.g. across a job queue).
-        return (_rebuild_error, (type(self), self.message, dict(self.__dict__)))
-
-    def __str__(self) -> str:
-        return self.message
-
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(message={self.message!r}, kind={self.kind!r}, retry_after={self.retry_after!r}, "
@@ -196,13 +189,6 @@ class UploadIncomplete(YouTubeError):
 
 class _SessionGone(YouTubeError):
     """The session URL answered 404/410: the session expired (Google keeps them about a week)."""
-
-
-def _rebuild_error(cls: type[YouTubeError], message: str, state: dict[str, Any]) -> YouTubeError:
-    error = cls.__new__(cls)
-    Exception.__init__(error, message)
-    error.__dict__.update(state)
-    return error
 
 
 # --- secrets stay out of logs -----------------------------------------------------------------------

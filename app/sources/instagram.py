@@ -58,6 +58,7 @@ import httpx
 import nh3
 
 from app.i18n import gettext as _
+from app.net.errors import PicklableError
 from app.sources.parsing import FeedEntry, dedup_key, normalise_url
 
 __all__ = [
@@ -116,7 +117,7 @@ _TOKEN_IN_TEXT_RE = re.compile(r"(access_token=)[^&\s\"'<>]+", re.IGNORECASE)
 # --- errors ---------------------------------------------------------------------------------------
 
 
-class InstagramError(Exception):
+class InstagramError(PicklableError):
     """Collecting from Instagram failed. `message` is written for a person and never holds a token.
 
     `kind` says what to do: "retryable" (try again later, after `retry_after` seconds when known),
@@ -147,25 +148,11 @@ class InstagramError(Exception):
     def retryable(self) -> bool:
         return self.kind == "retryable"
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Exceptions pickle as cls(*args); ours need their keyword state too (e.g. across a job queue).
-        return (_rebuild_error, (type(self), self.message, dict(self.__dict__)))
-
-    def __str__(self) -> str:
-        return self.message
-
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(message={self.message!r}, kind={self.kind!r}, retry_after={self.retry_after!r}, "
             f"code={self.code!r}, subcode={self.subcode!r}, status_code={self.status_code!r})"
         )
-
-
-def _rebuild_error(cls: type[InstagramError], message: str, state: dict[str, Any]) -> InstagramError:
-    error = cls.__new__(cls)
-    Exception.__init__(error, message)
-    error.__dict__.update(state)
-    return error
 
 
 class InvalidInstagramUsername(InstagramError):
