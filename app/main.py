@@ -41,6 +41,7 @@ from app.health import HealthController
 from app.i18n import LOCALE_NAMES, get_locale, gettext, ngettext
 from app.providers.controllers import ProvidersController
 from app.publishing.controllers import ScheduleController
+from app.publishing.schedule_controllers import CalendarController, ScheduleSettingsController, StoryQueueController
 from app.reader.controllers import ReaderController
 from app.sharing.controllers import ReviewController, SharePageController
 from app.smartedit.controllers import SmartEditController, SmartEditSettingsController
@@ -171,6 +172,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         StoryWorkflowController,
         AuditController,
         ScheduleController,
+        ScheduleSettingsController,
+        CalendarController,
+        StoryQueueController,
         ReaderController,
         ReviewController,
         SharePageController,

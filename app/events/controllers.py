@@ -66,6 +66,9 @@ class EventsController(Controller):
                     if message is not None:
                         event_name, html = message
                         yield ServerSentEventMessage(data=html, event=event_name, id=event_id)
+                    if data.get("kind") == "publication":
+                        # The calendar shows every story's publications: it refetches on one client-wide name.
+                        yield ServerSentEventMessage(data="changed", event="calendar", id=event_id)
 
         return ServerSentEvent(events(), headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"})
 

@@ -1,11 +1,23 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, time
 from uuid import UUID
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, TenantMixin
@@ -45,6 +57,25 @@ class Channel(TenantMixin, Base):
     credentials: Mapped[str | None] = mapped_column(Text)
     last_success_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ChannelSlot(TenantMixin, Base):
+    """A weekly publishing slot of a channel: every `weekday` at `local_time` on the clocks of the
+    client's time zone (app.publishing.slots turns it into instants, daylight-saving changes included).
+
+    The time is a wall-clock TIME with no zone on purpose: the zone is the client's, read when the
+    occurrences are computed, so a slot keeps its local time when the clocks change.
+    """
+
+    __tablename__ = "channel_slots"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "weekday", "local_time", name="uq_channel_slots_channel_weekday_time"),
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday"),
+    )
+
+    channel_id: Mapped[UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    weekday: Mapped[int] = mapped_column(SmallInteger)  # 0 = Monday … 6 = Sunday, as date.weekday()
+    local_time: Mapped[time] = mapped_column(Time(timezone=False))
 
 
 class Publication(TenantMixin, Base):

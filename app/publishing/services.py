@@ -22,7 +22,7 @@ from app.channels.base import ChannelError, FailureKind, PublishRequest, transpo
 from app.config import Settings
 from app.db.repository import TenantRepository
 from app.db.session import scoped_session
-from app.events.bus import publish_event
+from app.events.bus import publish_after_commit, publish_event
 from app.i18n import gettext as _
 from app.publishing.models import Channel, ChannelKind, Publication, PublicationStatus
 from app.stories.models import Story, StoryStatus
@@ -45,7 +45,11 @@ class PublicationRepository(TenantRepository[Publication]):
     model_type = Publication
 
     async def claim_due(self, publication_id: UUID, now: datetime) -> bool:
-        """scheduled → publishing in one conditional UPDATE: only one caller can win it."""
+        """scheduled → publishing in one conditional UPDATE: only one caller can win it.
+
+        Nothing is claimed on a paused channel: the publication stays scheduled until it resumes.
+        A publication that is gone (its story was deleted) or canceled is not claimed either.
+        """
         claimed = await self.session.execute(
             update(Publication)
             .where(
@@ -53,6 +57,9 @@ class PublicationRepository(TenantRepository[Publication]):
                 Publication.id == publication_id,
                 Publication.status == PublicationStatus.SCHEDULED,
                 Publication.scheduled_at <= now,
+                Publication.channel_id.in_(
+                    select(Channel.id).where(Channel.client_id == self.client_id, Channel.is_paused.is_(False))
+                ),
             )
             .values(status=PublicationStatus.PUBLISHING, attempts=Publication.attempts + 1, updated_at=now)
             .returning(Publication.id)
@@ -110,6 +117,7 @@ async def schedule_story(
         )
     )
     story.status = StoryStatus.SCHEDULED
+    publish_after_commit(session, client.id, "publication", story_id=story.id, status=PublicationStatus.SCHEDULED)
     return publication
 
 
@@ -118,7 +126,9 @@ async def enqueue_publication(queue: Queue, publication: Publication) -> None:
         "publish_publication",
         client_id=str(publication.client_id),
         publication_id=str(publication.id),
-        key=f"publish:{publication.id}:{publication.attempts}",
+        # The time is in the key: a publication moved to another time (a channel resumed) gets a job
+        # of its own instead of being taken for the one already queued for its old time.
+        key=f"publish:{publication.id}:{publication.attempts}:{int(publication.scheduled_at.timestamp())}",
         scheduled=int(publication.scheduled_at.timestamp()),
         timeout=300,
     )
@@ -129,8 +139,15 @@ async def cancel_publication(session: AsyncSession, client_id: UUID, story: Stor
     if publication.story_id != story.id or publication.status != PublicationStatus.SCHEDULED:
         raise ScheduleError(_("Only a publication that is still scheduled can be canceled."))
     publication.status = PublicationStatus.CANCELED
-    if story.status == StoryStatus.SCHEDULED:
+    others = await PublicationRepository(session, client_id).count(
+        Publication.story_id == story.id,
+        Publication.status == PublicationStatus.SCHEDULED,
+        Publication.id != publication.id,
+    )
+    # Still scheduled on another channel: the story stays scheduled.
+    if story.status == StoryStatus.SCHEDULED and not others:
         story.status = StoryStatus.APPROVED
+    publish_after_commit(session, client_id, "publication", story_id=story.id, status=PublicationStatus.CANCELED)
 
 
 async def publish_publication(
@@ -204,7 +221,13 @@ async def sweep_publications(
         due = (
             await session.execute(
                 select(Publication.client_id, Publication.id)
-                .where(Publication.status == PublicationStatus.SCHEDULED, Publication.scheduled_at <= now)
+                # A paused channel's publications wait (and must not fill the batch while they do).
+                .join(Channel, Channel.id == Publication.channel_id)
+                .where(
+                    Publication.status == PublicationStatus.SCHEDULED,
+                    Publication.scheduled_at <= now,
+                    Channel.is_paused.is_(False),
+                )
                 .order_by(Publication.scheduled_at)
                 .limit(500)
             )

@@ -14,6 +14,7 @@ from app.audit import services as audit
 from app.generation.models import Job, JobKind, JobStatus
 from app.generation.services import StoryRepository
 from app.i18n import gettext as _
+from app.publishing import schedules
 from app.publishing.models import Publication
 from app.publishing.services import PublicationRepository
 from app.storage import MediaStorage
@@ -51,8 +52,15 @@ MAX_REASON = 1000
 _FROM = {
     "submit": (StoryStatus.DRAFT, StoryStatus.CHANGES_REQUESTED, StoryStatus.REJECTED),
     "approve": (StoryStatus.DRAFT, StoryStatus.IN_REVIEW, StoryStatus.CHANGES_REQUESTED, StoryStatus.REJECTED),
-    "request_changes": (StoryStatus.DRAFT, StoryStatus.IN_REVIEW),
-    "reject": (StoryStatus.DRAFT, StoryStatus.IN_REVIEW, StoryStatus.CHANGES_REQUESTED, StoryStatus.APPROVED),
+    # From approved or scheduled these take the approval back: pending publications are canceled.
+    "request_changes": (StoryStatus.DRAFT, StoryStatus.IN_REVIEW, StoryStatus.APPROVED, StoryStatus.SCHEDULED),
+    "reject": (
+        StoryStatus.DRAFT,
+        StoryStatus.IN_REVIEW,
+        StoryStatus.CHANGES_REQUESTED,
+        StoryStatus.APPROVED,
+        StoryStatus.SCHEDULED,
+    ),
 }
 
 
@@ -90,14 +98,16 @@ async def reject(session: AsyncSession, story: Story, actor_id: UUID | None, rea
         )
     reason = _words(reason, _("Say why the story is rejected: the team will read it."))
     story.status = StoryStatus.REJECTED
+    await schedules.cancel_pending_publications(session, story, _("Canceled: the story was rejected."))
     await audit.record(session, story.client_id, "rejected", actor_id=actor_id, story_id=story.id, reason=reason)
 
 
 async def request_changes(session: AsyncSession, story: Story, actor_id: UUID | None, note: str) -> None:
     if story.status not in _FROM["request_changes"]:
-        raise WorkflowError(_("Changes can be asked for on a draft or a story in review."))
+        raise WorkflowError(_("Changes can be asked for on a draft, a story in review or an approved one."))
     note = _words(note, _("Say what should change."))
     story.status = StoryStatus.CHANGES_REQUESTED
+    await schedules.cancel_pending_publications(session, story, _("Canceled: changes were requested."))
     await audit.record(session, story.client_id, "changes_requested", actor_id=actor_id, story_id=story.id, reason=note)
 
 
@@ -186,10 +196,14 @@ async def edit_story(
         version = await new_version_from(session, story, version, actor_id)
     version.title, version.lead, version.body = values["title"], values["lead"], values["body"]
     version.captions = {network: values[f"caption_{network}"] for network in NETWORKS}
-    if story.status in (StoryStatus.APPROVED, StoryStatus.REJECTED):
+    if story.status in (StoryStatus.APPROVED, StoryStatus.SCHEDULED, StoryStatus.REJECTED):
         # What was approved is not what is there now: it goes back through moderation.
         story.status = StoryStatus.DRAFT
         await audit.record(session, story.client_id, "returned_to_draft", actor_id=actor_id, story_id=story.id)
+    # Nothing scheduled goes out with text nobody approved (a new version of a published story too).
+    await schedules.cancel_pending_publications(
+        session, story, _("Canceled: the story was edited after it was scheduled.")
+    )
     await audit.record(
         session,
         story.client_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from uuid import UUID
 
 import pytest
@@ -14,7 +14,7 @@ from app.audit.models import AuditEvent
 from app.db.base import tenant_tables
 from app.db.session import scoped_session
 from app.generation.models import CreditCharge, Job, JobKind, JobStatus, StylePreset
-from app.publishing.models import Publication
+from app.publishing.models import ChannelSlot, Publication
 from app.publishing.services import reader_channel
 from app.sharing.models import Comment, ShareLink
 from app.sources.models import Source, SourceItem
@@ -75,6 +75,7 @@ async def make_tenant_rows(session_maker, tenant) -> dict[str, UUID]:
             scheduled_at=datetime.now(UTC) + timedelta(days=1),
         )
         session.add(publication)
+        session.add(ChannelSlot(client_id=client_id, channel_id=channel.id, weekday=0, local_time=time(9)))
         job = Job(
             client_id=client_id,
             kind=JobKind.GENERATE_STORY,
@@ -113,6 +114,7 @@ async def make_tenant_rows(session_maker, tenant) -> dict[str, UUID]:
             "item_id": item.id,
             "story_id": story.id,
             "publication_id": publication.id,
+            "channel_id": channel.id,
             "invitation_id": invitation.id,
             "membership_id": membership_id,
             "job_id": job.id,
