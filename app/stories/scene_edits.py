@@ -32,6 +32,7 @@ from app.generation.pipeline import MAX_BACKGROUND_BYTES, count_variants, image_
 from app.generation.presets import MAX_SCENES, EffectivePreset, effective_preset
 from app.generation.services import AssetRepository, GenerationRefused, StoryVersionRepository, regenerate_scene
 from app.i18n import gettext as _
+from app.publishing import schedules
 from app.storage import MediaStorage, client_media_key
 from app.stories.models import Asset, Scene, Story, StoryStatus, StoryVersion
 from app.tenancy.models import Client
@@ -133,10 +134,14 @@ async def _video_no_longer_matches(session: AsyncSession, version: StoryVersion)
 
 
 async def _content_changed(session: AsyncSession, story: Story, actor_id: UUID | None) -> None:
-    """As with an edit of the text: what was approved is not what is there now."""
-    if story.status in (StoryStatus.APPROVED, StoryStatus.REJECTED):
+    """As with an edit of the text: what was approved is not what is there now, and nothing
+    scheduled goes out with scenes nobody approved."""
+    if story.status in (StoryStatus.APPROVED, StoryStatus.SCHEDULED, StoryStatus.REJECTED):
         story.status = StoryStatus.DRAFT
         await audit.record(session, story.client_id, "returned_to_draft", actor_id=actor_id, story_id=story.id)
+    await schedules.cancel_pending_publications(
+        session, story, _("Canceled: the story's scenes changed after it was scheduled.")
+    )
 
 
 async def _preset_of(session: AsyncSession, version: StoryVersion) -> EffectivePreset:

@@ -474,3 +474,22 @@ async def test_other_clients_and_stories_get_404_and_viewers_403(web, world: Wor
     assert [s.id for s in await scenes_now(session_maker, world.a.client.id, story_id)] == scenes
     assert [s.id for s in await scenes_now(session_maker, world.a.client.id, other_story)] == other_scenes
     assert await actions_of(session_maker, world.a.client.id, story_id) == []
+
+
+async def test_a_scene_change_on_a_scheduled_story_cancels_its_publication(web, world: World, session_maker):
+    """Nothing scheduled goes out with scenes nobody approved: back to draft, the post canceled."""
+    from app.publishing.models import Publication
+    from app.publishing.services import schedule_story
+
+    story_id, (a, b, _c) = await story_with_scenes(session_maker, world.a, status="approved")
+    async with scoped_session(session_maker, client_id=world.a.client.id) as session:
+        story = await session.get(Story, story_id)
+        await schedule_story(session, world.a.client, story, "2099-01-01T09:00")
+    await web.sign_in(world.a.editor)
+    response = await web.post(f"/c/{world.a.client.slug}/stories/{story_id}/scenes/{b}/move/up", htmx=True)
+    assert response.status_code == 200
+    async with scoped_session(session_maker, client_id=world.a.client.id) as session:
+        story = await session.get(Story, story_id)
+        publication = (await session.execute(select(Publication).where(Publication.story_id == story_id))).scalar_one()
+    assert story.status == "draft"
+    assert publication.status == "canceled" and "scenes changed" in publication.last_error
