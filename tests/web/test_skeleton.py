@@ -86,11 +86,12 @@ async def test_the_whole_path(web, world: World, feed_server, worker, session_ma
     assert "Harbour ferry" not in (await web.get(f"/c/{slug}/reader")).text
     assert (await web.get(f"/c/{slug}/reader/{story.id}")).status_code == 404
 
-    # 4. The sweep publishes it when due; running it twice publishes nothing twice.
+    # 4. The sweep publishes it when due; running it twice publishes nothing twice. (The sweep serves
+    # every client: other tests' due publications may go out with it, so count only ours.)
     later = when_utc + timedelta(seconds=1)
     first = await sweep_publications(session_maker=session_maker, redis=redis, settings=settings, now=later)
     second = await sweep_publications(session_maker=session_maker, redis=redis, settings=settings, now=later)
-    assert first["published"] == 1 and second["due"] == 0
+    assert first["published"] >= 1 and second["published"] == 0
     async with scoped_session(session_maker, client_id=client_id) as session:
         publication = (await session.execute(select(Publication))).unique().scalar_one()
         story = (await session.execute(select(Story))).unique().scalar_one()
