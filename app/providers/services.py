@@ -384,6 +384,9 @@ async def check_provider(session: AsyncSession, provider: AiProvider, box: Secre
         except SecretError as exc:
             check = ConnectionCheck(ok=False, message=exc.message)
         else:
+            # End the request's read transaction first: no database connection is held through a
+            # network call of up to 20 s (the outcome is written in a new one below).
+            await session.commit()
             check = await _check_http(provider, api_key, Timeouts(**CHECK_TIMEOUTS_S))
     check = ConnectionCheck(ok=check.ok, message=scrub(check.message, api_key)[:1000], models=check.models)
     provider.last_checked_at = datetime.now(UTC)
