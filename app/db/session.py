@@ -71,6 +71,23 @@ async def within_client(session: AsyncSession, client_id: UUID) -> AsyncIterator
         )
 
 
+@asynccontextmanager
+async def within_all_clients(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Lower the row-level wall for a moment, for agency-wide work only (re-encrypting every
+    client's stored credentials), then restore the scope."""
+    previous = dict(session.info)
+    await set_scope(session, client_id=None, user_id=previous.get("user_id"), system=True)
+    try:
+        yield session
+    finally:
+        await set_scope(
+            session,
+            client_id=previous.get("client_id"),
+            user_id=previous.get("user_id"),
+            system=bool(previous.get("system")),
+        )
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         settings.database_url,

@@ -380,9 +380,24 @@ class ProvidersController(Controller):
                 "%(num)s provider key re-encrypted with the newest key.",
                 "%(num)s provider keys re-encrypted with the newest key.",
                 result.rotated,
+            )
+            + " "
+            + ngettext(
+                "%(num)s channel's credentials too.",
+                "%(num)s channels' credentials too.",
+                result.channels_rotated,
             ),
             "success",
         )
+        if result.channels_failed:
+            flash(
+                request,
+                _(
+                    "No configured key could read the credentials of: %(names)s. Reconnect those channels.",
+                    names=", ".join(result.channels_failed),
+                ),
+                "error",
+            )
         if result.failed:
             flash(
                 request,

@@ -429,11 +429,17 @@ async def _check_http(provider: AiProvider, api_key: str, timeouts: Any) -> Conn
 class Rotation:
     rotated: int
     failed: tuple[str, ...]  # names of providers whose key no configured key could read
+    channels_rotated: int = 0
+    channels_failed: tuple[str, ...] = ()  # "client: channel" whose credentials none could read
 
 
 async def rotate_keys(session: AsyncSession, box: SecretBox) -> Rotation:
-    """Re-encrypt every stored provider key with the newest configured key (SecretBox.rotate)."""
+    """Re-encrypt every stored secret with the newest configured key (SecretBox.rotate): the
+    providers' keys and every client's channel credentials (same keys), so the old key can go."""
+    from app.db.session import within_all_clients
+    from app.publishing.models import Channel
     from app.secrets import SecretError
+    from app.tenancy.models import Client
 
     rotated, failed = 0, []
     for provider in await list_providers(session):
@@ -445,8 +451,22 @@ async def rotate_keys(session: AsyncSession, box: SecretBox) -> Rotation:
             failed.append(provider.name)
             continue
         rotated += 1
-    await session.flush()
-    return Rotation(rotated, tuple(failed))
+    channels_rotated, channels_failed = 0, []
+    async with within_all_clients(session):
+        rows = await session.execute(
+            select(Channel, Client.name)
+            .join(Client, Client.id == Channel.client_id)
+            .where(Channel.credentials.is_not(None))
+        )
+        for channel, client_name in rows.all():
+            try:
+                channel.credentials = box.rotate(channel.credentials)
+            except SecretError:
+                channels_failed.append(f"{client_name}: {channel.name}")
+                continue
+            channels_rotated += 1
+        await session.flush()
+    return Rotation(rotated, tuple(failed), channels_rotated, tuple(channels_failed))
 
 
 async def model_options(session: AsyncSession) -> dict[str, list[AiModel]]:

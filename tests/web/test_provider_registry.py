@@ -312,6 +312,16 @@ async def test_rotation_re_encrypts_every_key_with_the_newest_key(
     first = await add_provider(web, session_maker)
     second = await add_provider(web, session_maker, api_key="sk-second-0123456789abcdef")
     assert SecretBox([old_key]).decrypt(first.api_key) == OPENAI_KEY
+    # A client's channel credentials are encrypted with the same keys: they rotate too.
+    from app.publishing.models import Channel
+
+    async with scoped_session(session_maker, client_id=world.a.client.id) as session:
+        channel = Channel(
+            client_id=world.a.client.id, kind="telegram", name="News", credentials=SecretBox([old_key]).encrypt("tg")
+        )
+        session.add(channel)
+        await session.flush()
+        channel_id = channel.id
 
     # Step 2 of the procedure: the new key goes first; the old one (and the development key any
     # other test stored with) still decrypt.
@@ -328,6 +338,8 @@ async def test_rotation_re_encrypts_every_key_with_the_newest_key(
     assert rotated_first.api_key != first.api_key and rotated_second.api_key != second.api_key
     assert only_new.decrypt(rotated_first.api_key) == OPENAI_KEY
     assert only_new.decrypt(rotated_second.api_key) == "sk-second-0123456789abcdef"
+    async with scoped_session(session_maker, client_id=world.a.client.id) as session:
+        assert only_new.decrypt((await session.get(Channel, channel_id)).credentials) == "tg"
 
     # Step 4: with the old key gone, the page still shows the masked key (it decrypts).
     monkeypatch.setenv("CREDENTIALS_KEYS", f"{new_key},{derived}")
