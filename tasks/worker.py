@@ -12,6 +12,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 from saq import CronJob, Queue
 
+import app.channels.telegram_channel  # noqa: F401 - registers the Telegram transport
 import app.db.models  # noqa: F401 - every table on the metadata
 from app.config import get_settings
 from app.db.session import create_engine, create_session_maker, scoped_session

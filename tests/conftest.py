@@ -30,6 +30,10 @@ MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="zavod-test-media-"))
 with socket.socket() as _sock:
     _sock.bind(("127.0.0.1", 0))
     INSTAGRAM_GRAPH_PORT = _sock.getsockname()[1]
+# The same for the fake Telegram Bot API (tests/fakes/telegram_bot.py).
+with socket.socket() as _sock:
+    _sock.bind(("127.0.0.1", 0))
+    TELEGRAM_API_PORT = _sock.getsockname()[1]
 
 # Settings are read once: the environment must be in place before anything imports app.config.
 os.environ.update(
@@ -46,6 +50,7 @@ os.environ.update(
     BASE_URL="http://testserver.local",
     LOGIN_MAX_FAILURES="5",
     INSTAGRAM_GRAPH_BASE_URL=f"http://127.0.0.1:{INSTAGRAM_GRAPH_PORT}",
+    TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{TELEGRAM_API_PORT}",
 )
 for name in ("S3_BUCKET", "S3_ENDPOINT_URL", "SENTRY_DSN"):
     os.environ.pop(name, None)

@@ -26,6 +26,7 @@ from app.db.base import Base, TenantMixin
 class ChannelKind(enum.StrEnum):
     READER = "reader"
     INSTAGRAM = "instagram"
+    TELEGRAM = "telegram"
 
 
 class PublicationStatus(enum.StrEnum):

@@ -166,6 +166,7 @@ async def publish_publication(
             return None
     async with scoped_session(session_maker, client_id=client_id) as session:
         publication = await PublicationRepository(session, client_id).get(publication_id)
+        story_id = publication.story_id  # read now: a failure rolls back, which expires the row
         client = await session.get_one(Client, client_id)
         request = PublishRequest(
             client_id=client_id,
@@ -186,7 +187,7 @@ async def publish_publication(
             publication.last_error = None
             publication.channel.last_success_at = now
             status = PublicationStatus.PUBLISHED
-    await publish_event(redis, settings, client_id, "publication", story_id=publication.story_id, status=status)
+    await publish_event(redis, settings, client_id, "publication", story_id=story_id, status=status)
     return status
 
 

@@ -15,14 +15,27 @@ import pytest
 
 from tests.fakes.telegram_bot import FakeTelegramBot
 
+_shared_bot: FakeTelegramBot | None = None
+_bot_users = 0
+
 
 @pytest.fixture(scope="session")
 def telegram_bot_server() -> Iterator[FakeTelegramBot]:
-    configured = urlsplit(os.environ.get("TELEGRAM_API_BASE_URL", ""))
-    port = configured.port if configured.hostname in ("127.0.0.1", "localhost") and configured.port else 0
-    fake = FakeTelegramBot().start(port=port)
-    yield fake
-    fake.stop()
+    # Each package that imports this fixture gets its own copy of it (tests/web does), but they must
+    # share one server: the app's TELEGRAM_API_BASE_URL (tests/conftest.py) names a single port.
+    global _shared_bot, _bot_users
+    if _shared_bot is None:
+        configured = urlsplit(os.environ.get("TELEGRAM_API_BASE_URL", ""))
+        port = configured.port if configured.hostname in ("127.0.0.1", "localhost") and configured.port else 0
+        _shared_bot = FakeTelegramBot().start(port=port)
+    _bot_users += 1
+    try:
+        yield _shared_bot
+    finally:
+        _bot_users -= 1
+        if _bot_users == 0:
+            _shared_bot.stop()
+            _shared_bot = None
 
 
 @pytest.fixture

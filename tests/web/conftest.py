@@ -6,6 +6,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from tests.fakes import instagram_graph, instagram_graph_server  # noqa: F401
+from tests.publishing.conftest import telegram_bot, telegram_bot_server  # noqa: F401
 
 
 @pytest.fixture
