@@ -40,9 +40,13 @@ class ScheduleController(Controller):
     ) -> Response[Any]:
         form = await request.form()
         when = str(form.get("scheduled_at", ""))
+        try:
+            channel_id = UUID(str(form.get("channel_id"))) if form.get("channel_id") else None
+        except ValueError:
+            channel_id = None
         story = await stories.get_story(db_session, tenant.client.id, story_id, for_update=True)
         try:
-            publication = await services.schedule_story(db_session, tenant.client, story, when)
+            publication = await services.schedule_story(db_session, tenant.client, story, when, channel_id=channel_id)
         except services.ScheduleError as exc:
             # The story page again, with the message beside the field and the typed value kept.
             events_since = await last_event_id(redis, settings, tenant.client.id)
@@ -54,11 +58,12 @@ class ScheduleController(Controller):
                 events_since=events_since,
                 schedule_error=exc.message,
                 schedule_value=when,
+                schedule_channel=str(channel_id or ""),
                 status_code=422,
             )
         await db_session.commit()
         await services.enqueue_publication(queue, publication)
-        flash(request, _("Scheduled on the Reader."), "success")
+        flash(request, _("Scheduled on %(channel)s.", channel=publication.channel.name), "success")
         return redirect(request, f"/c/{tenant.client.slug}/stories/{story.id}")
 
     @post("/{publication_id:uuid}/cancel")

@@ -96,10 +96,27 @@ async def reader_channel(session: AsyncSession, client_id: UUID) -> Channel:
     return channel
 
 
+async def publishing_channels(session: AsyncSession, client_id: UUID) -> list[Channel]:
+    """The channels a story can be scheduled on: the Reader first (made if missing), then the rest."""
+    reader = await reader_channel(session, client_id)
+    others = await ChannelRepository(session, client_id).list(
+        Channel.kind != ChannelKind.READER, order_by=[Channel.kind, Channel.name]
+    )
+    return [reader, *others]
+
+
 async def schedule_story(
-    session: AsyncSession, client: Client, story: Story, when_local: str, *, now: datetime | None = None
+    session: AsyncSession,
+    client: Client,
+    story: Story,
+    when_local: str,
+    *,
+    channel_id: UUID | None = None,
+    now: datetime | None = None,
 ) -> Publication:
-    if story.status != StoryStatus.APPROVED:
+    """A publication of the story's current version at a time typed in the client's zone, on the
+    chosen channel (the Reader when none is given)."""
+    if story.status not in (StoryStatus.APPROVED, StoryStatus.SCHEDULED):
         raise ScheduleError(_("Approve the story before scheduling it."))
     if story.current_version_id is None:
         raise ScheduleError(_("The story has no content yet."))
@@ -107,12 +124,28 @@ async def schedule_story(
     now = now or datetime.now(UTC)
     if scheduled_at < now - PAST_TOLERANCE:
         raise ScheduleError(_("That time has already passed in %(tz)s.", tz=client.timezone))
-    channel = await reader_channel(session, client.id)
+    if channel_id is None:
+        channel = await reader_channel(session, client.id)
+    else:
+        channel = await ChannelRepository(session, client.id).get_one_or_none(Channel.id == channel_id)
+        if channel is None:
+            raise ScheduleError(_("Pick one of this client's channels."))
+    live = await session.scalar(
+        select(Publication.id).where(
+            Publication.client_id == client.id,
+            Publication.story_version_id == story.current_version_id,
+            Publication.channel_id == channel.id,
+            Publication.status != PublicationStatus.CANCELED,
+        )
+    )
+    if live is not None:
+        # One live publication of a version per channel (uq_publications_live_version_channel).
+        raise ScheduleError(_("This story is already scheduled on %(channel)s.", channel=channel.name))
     publication = await PublicationRepository(session, client.id).add(
         Publication(
             story_id=story.id,
             story_version_id=story.current_version_id,
-            channel_id=channel.id,
+            channel=channel,
             scheduled_at=max(scheduled_at, now),
         )
     )

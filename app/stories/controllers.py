@@ -19,6 +19,7 @@ from app.events.bus import last_event_id
 from app.generation import services as generation
 from app.i18n import gettext as _
 from app.i18n import ngettext
+from app.publishing.services import publishing_channels
 from app.sources.models import Source
 from app.sources.services import SourceRepository
 from app.storage import MediaStorage
@@ -66,6 +67,7 @@ async def story_page(
     events_since: str,
     schedule_error: str | None = None,
     schedule_value: str = "",
+    schedule_channel: str = "",
     status_code: int = 200,
 ) -> Template:
     version = story.current_version
@@ -80,9 +82,11 @@ async def story_page(
             "previews": previews.for_version(version) if version else [],
             "problem": None,
             "publications": await services.publications_of(db_session, tenant.client.id, story.id),
+            "publish_channels": await publishing_channels(db_session, tenant.client.id),
             "events_since": events_since,
             "schedule_error": schedule_error,
             "schedule_value": schedule_value,
+            "schedule_channel": schedule_channel,
         },
     )
 
@@ -259,8 +263,10 @@ class StoriesController(Controller):
                 "tenant": tenant,
                 "story": story,
                 "publications": await services.publications_of(db_session, tenant.client.id, story.id),
+                "publish_channels": await publishing_channels(db_session, tenant.client.id),
                 "schedule_error": None,
                 "schedule_value": "",
+                "schedule_channel": "",
             },
         )
 

@@ -7,6 +7,7 @@ import asyncio
 import io
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
@@ -269,3 +270,26 @@ async def test_a_private_channel_by_id_gets_a_private_link(
     [sent] = telegram_bot.sent_to(PRIVATE_CHANNEL_ID)
     assert sent.kind == "text" and sent.text == "Text only"
     assert publication.external_url == f"https://t.me/c/{str(PRIVATE_CHANNEL_ID)[4:]}/{sent.message_id}"
+
+
+async def test_the_story_panel_schedules_on_a_chosen_channel(
+    web, world: World, session_maker, settings, telegram_bot, connected
+) -> None:
+    story = await story_for_telegram(session_maker, settings, world.a, scenes=1, caption="Pick me")
+    async with scoped_session(session_maker, client_id=world.a.client.id) as session:
+        (await session.get_one(Story, story.id)).status = "approved"
+    await web.sign_in(world.a.editor)
+    base = f"/c/{world.a.client.slug}/stories/{story.id}"
+    page = await web.get(base)
+    assert f'<option value="{connected.id}"' in page.text and "(Telegram)" in page.text
+    when = (datetime.now(UTC) + timedelta(days=1)).astimezone(ZoneInfo(world.a.client.timezone))
+    form = {"scheduled_at": when.strftime("%Y-%m-%dT%H:%M"), "channel_id": str(connected.id)}
+    assert (await web.post(f"{base}/publications", form)).status_code == 303
+    async with scoped_session(session_maker, client_id=world.a.client.id) as session:
+        [publication] = (await session.execute(select(Publication).where(Publication.story_id == story.id))).scalars()
+    assert publication.channel_id == connected.id and publication.status == "scheduled"
+
+    again = await web.post(f"{base}/publications", form)
+    assert again.status_code == 422 and "already scheduled on" in again.text
+    elsewhere = await web.post(f"{base}/publications", {**form, "channel_id": str(UUID(int=7))})
+    assert elsewhere.status_code == 422 and "Pick one of this client" in elsewhere.text
