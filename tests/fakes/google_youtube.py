@@ -61,9 +61,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tests.fakes.server import ThreadedFakeServer
 
 CLIENT_ID = "123456789012-zavodtestclient.apps.googleusercontent.com"
 CLIENT_SECRET = "GOCSPX-fakeClientSecret0123456789"
@@ -160,16 +162,17 @@ class _Answer(Exception):
 # --- the fake -------------------------------------------------------------------------------------
 
 
-class FakeGoogle:
+class FakeGoogle(ThreadedFakeServer):
     """Google's OAuth endpoints and YouTube's upload API; `start()` serves them on 127.0.0.1."""
+
+    thread_name = "fake-google"
+    display_name = "The fake Google"
 
     client_id = CLIENT_ID
     client_secret = CLIENT_SECRET
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.reset()
 
     # -- state --
@@ -197,13 +200,6 @@ class FakeGoogle:
             self.video_bytes: dict[str, bytes] = {}
             self.drop_offsets: list[int] = []
             self.bytes_received_total = 0
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("The fake Google is not running; call start() first.")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def authorize_url(self) -> str:
@@ -321,37 +317,6 @@ class FakeGoogle:
         return token
 
     # -- serving --
-
-    def start(self, port: int = 0) -> FakeGoogle:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                fake._serve(self)
-
-            def do_POST(self) -> None:  # noqa: N802
-                fake._serve(self)
-
-            def do_PUT(self) -> None:  # noqa: N802
-                fake._serve(self)
-
-            def log_message(self, *args: Any) -> None:  # quiet, and URLs hold codes and upload ids
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="fake-google", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)

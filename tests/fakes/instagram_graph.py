@@ -34,9 +34,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.server import ThreadedFakeServer
 
 API_VERSION = "v21.0"
 OWNER_IG_USER_ID = "17841400000000001"  # the client's connected professional account
@@ -380,8 +382,11 @@ class _GraphError(Exception):
 # --- the fake -------------------------------------------------------------------------------------
 
 
-class FakeInstagramGraph:
+class FakeInstagramGraph(ThreadedFakeServer):
     """The fake Graph API's state and behaviour; `start()` serves it on 127.0.0.1 in a thread."""
+
+    thread_name = "fake-instagram-graph"
+    display_name = "The fake Graph API"
 
     api_version = API_VERSION
     owner_ig_user_id = OWNER_IG_USER_ID
@@ -390,8 +395,6 @@ class FakeInstagramGraph:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.reset()
 
     # -- state --
@@ -404,13 +407,6 @@ class FakeInstagramGraph:
             self.delay: float = 0.0
             self.max_page_size: int = 50
             self.call_count_percent: int = 3
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("The fake Graph API is not running; call start() first.")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     def add_account(self, account: FakeAccount) -> None:
         with self._lock:
@@ -488,32 +484,6 @@ class FakeInstagramGraph:
             return None
 
     # -- serving --
-
-    def start(self, port: int = 0) -> FakeInstagramGraph:
-        """Serve on 127.0.0.1:`port` (0: any free port)."""
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                fake._serve(self)
-
-            def log_message(self, *args: Any) -> None:  # quiet, and the query holds the token
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="fake-instagram-graph", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)

@@ -54,9 +54,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from tests.fakes.server import ThreadedFakeServer
 
 BOT_ID = 7000000001
 BOT_USERNAME = "zavod_test_bot"
@@ -165,8 +167,11 @@ def default_chats() -> list[FakeChat]:
 # --- the fake -------------------------------------------------------------------------------------
 
 
-class FakeTelegramBot:
+class FakeTelegramBot(ThreadedFakeServer):
     """The fake Bot API's state and behaviour; `start()` serves it on 127.0.0.1 in a thread."""
+
+    thread_name = "fake-telegram-bot"
+    display_name = "The fake Bot API"
 
     bot_id = BOT_ID
     bot_username = BOT_USERNAME
@@ -175,8 +180,6 @@ class FakeTelegramBot:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.reset()
 
     # -- state --
@@ -192,13 +195,6 @@ class FakeTelegramBot:
             self.files: dict[str, str] = {}  # file_id → kind
             self._message_ids: dict[int, itertools.count[int]] = {}
             self._group_ids = itertools.count(13000000000000001)
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("The fake Bot API is not running; call start() first.")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     def chat(self, ref: int | str) -> FakeChat:
         found = self._find_chat(str(ref))
@@ -284,35 +280,6 @@ class FakeTelegramBot:
             return [m for m in self.sent if m.chat_id == chat_id]
 
     # -- serving --
-
-    def start(self, port: int = 0) -> FakeTelegramBot:
-        """Serve on 127.0.0.1:`port` (0: any free port)."""
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                fake._serve(self)
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                fake._serve(self)
-
-            def log_message(self, *args: Any) -> None:  # quiet, and the path holds the token
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="fake-telegram-bot", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
