@@ -555,6 +555,34 @@ class Bench:
             await redis.aclose()
 
 
+async def remove_run_data(ids: RunIds, tmp: Path, *, database_created: bool, keep_logs: bool) -> None:
+    """A bench's own database, Redis keys (ours and SAQ's for our queue) and temporary folder."""
+    if database_created:
+        from app.db.bootstrap import drop_database
+
+        try:
+            await drop_database(ADMIN_URL, ids.database)
+        except Exception as exc:  # noqa: BLE001 - report and go on cleaning
+            log(f"! could not drop database {ids.database}: {exc}")
+    try:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(REDIS_URL)
+        try:
+            for pattern in (f"{ids.prefix}*", f"saq:{ids.prefix}:*", f"saq:job:{ids.prefix}:*"):
+                keys = [key async for key in redis.scan_iter(match=pattern, count=1000)]
+                for start in range(0, len(keys), 500):
+                    await redis.delete(*keys[start : start + 500])
+        finally:
+            await redis.aclose()
+    except Exception as exc:  # noqa: BLE001
+        log(f"! could not delete Redis keys {ids.prefix}*: {exc}")
+    if keep_logs:
+        log(f"logs kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def describe_phase(phase: PhaseResult) -> list[str]:
     cpu = phase.cpu
     wall = phase.seconds

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import shutil
 import signal
 import sys
 import tempfile
@@ -50,6 +48,7 @@ from collect_bench import (  # noqa: E402 - the same database / process helpers 
     RunIds,
     configure_environment,
     log,
+    remove_run_data,
     run_migrations,
     spawn,
     stop_process,
@@ -209,26 +208,7 @@ class PublishBench:
     async def cleanup(self) -> None:
         for worker in self.workers:
             stop_process(worker)
-        if self.database_created:
-            from app.db.bootstrap import drop_database
-
-            try:
-                await drop_database(ADMIN_URL, self.ids.database)
-            except Exception as exc:  # noqa: BLE001 - report and go on cleaning
-                log(f"! could not drop database {self.ids.database}: {exc}")
-        with contextlib.suppress(Exception):
-            from redis.asyncio import Redis
-
-            redis = Redis.from_url(REDIS_URL)
-            # Ours start with the prefix; SAQ's ("saq:...") carry the queue name, which holds it too.
-            keys = [k async for k in redis.scan_iter(match=f"*{self.ids.prefix}*", count=1000)]
-            for start in range(0, len(keys), 500):
-                await redis.delete(*keys[start : start + 500])
-            await redis.aclose()
-        if self.args.keep_logs:
-            log(f"logs kept in {self.tmp}")
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        await remove_run_data(self.ids, self.tmp, database_created=self.database_created, keep_logs=self.args.keep_logs)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

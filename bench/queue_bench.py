@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import shutil
 import signal
 import statistics
 import subprocess
@@ -46,10 +45,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from collect_bench import (  # noqa: E402 - the same database / process helpers as the collection bench
     ADMIN_URL,
     PG_HOSTPORT,
-    REDIS_URL,
     RunIds,
     configure_environment,
     log,
+    remove_run_data,
     run_migrations,
     spawn,
     stop_process,
@@ -334,25 +333,7 @@ class QueueBench:
 
     async def cleanup(self) -> None:
         stop_process(self.server)
-        if self.database_created:
-            from app.db.bootstrap import drop_database
-
-            try:
-                await drop_database(ADMIN_URL, self.ids.database)
-            except Exception as exc:  # noqa: BLE001 - report and go on cleaning
-                log(f"! could not drop database {self.ids.database}: {exc}")
-        with contextlib.suppress(Exception):
-            from redis.asyncio import Redis
-
-            redis = Redis.from_url(REDIS_URL)
-            keys = [k async for k in redis.scan_iter(match=f"{self.ids.prefix}*", count=1000)]
-            for start in range(0, len(keys), 500):
-                await redis.delete(*keys[start : start + 500])
-            await redis.aclose()
-        if self.args.keep_logs:
-            log(f"logs kept in {self.tmp}")
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        await remove_run_data(self.ids, self.tmp, database_created=self.database_created, keep_logs=self.args.keep_logs)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
