@@ -24,7 +24,16 @@ from app.tenancy.guards import TenantContext, requires
 from app.tenancy.models import Role
 
 # Audit actions that change what the story page shows beyond its panel: the notice offers a reload.
-TEXT_ACTIONS = {"edited", "new_version", "returned_to_draft", "smart_edit_applied"}
+TEXT_ACTIONS = {
+    "edited",
+    "new_version",
+    "returned_to_draft",
+    "smart_edit_applied",
+    "scene_added",
+    "scene_moved",
+    "scene_deleted",
+    "scene_image_uploaded",
+}
 EVENT_ID_RE = re.compile(r"^\d+-\d+$")
 KEEPALIVE_MS = 15_000
 

@@ -27,7 +27,7 @@ def test_connect_instagram_then_preview_and_add_an_account(
     expect(page).to_have_url(f"{live_server.url}{base}/channels")
     page.get_by_label("Instagram account id").fill(OWNER_IG_USER_ID)
     page.get_by_label("Long-lived access token").fill(VALID_TOKEN)
-    page.get_by_role("button", name="Check and connect").click()
+    page.locator("#instagram-connection").get_by_role("button", name="Check and connect").click()
     expect(page.locator("#flash-area")).to_contain_text("Instagram connected: @zavod.agency.")
     expect(page.locator("#instagram-connection")).to_contain_text("••••" + VALID_TOKEN[-4:])
     assert VALID_TOKEN not in page.content()

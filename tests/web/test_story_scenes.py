@@ -41,7 +41,7 @@ async def test_scenes_show_and_a_new_variant_arrives_from_the_worker(web, world:
     page = await web.get(base)
     assert page.status_code == 200
     assert page.text.count('class="scene"') == 3 and page.text.count("Headliner") >= 3
-    assert f'hx-trigger="sse:story-{job.story_id}, sse:changed-{job.story_id}"' in page.text
+    assert f'hx-trigger="sse:story-{job.story_id}"' in page.text
 
     scenes, _assets = await scene_rows(session_maker, world.a.client.id)
     response = await web.post(f"{base}/scenes/{scenes[0].id}/regenerate", htmx=True)
