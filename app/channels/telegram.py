@@ -44,6 +44,7 @@ import httpx
 from app.channels.base import ChannelError, FailureKind
 from app.config import get_settings
 from app.i18n import gettext as _
+from app.net.http_client import HttpClientOwner
 
 __all__ = [
     "CAPTION_LIMIT",
@@ -172,7 +173,7 @@ class MediaItem:
 # --- the client -------------------------------------------------------------------------------------
 
 
-class TelegramBotClient:
+class TelegramBotClient(HttpClientOwner):
     """One bot (one token) talking to the Bot API. Methods return Telegram's parsed `result`.
 
     Pass `http` to share an httpx client (its timeouts are overridden per request); otherwise one
@@ -192,18 +193,7 @@ class TelegramBotClient:
         self.base_url = (base_url or get_settings().telegram_api_base_url).rstrip("/")
         self.timeout = timeout
         self._timeout = httpx.Timeout(timeout, connect=min(connect_timeout, timeout))
-        self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> TelegramBotClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        self._use_http(http, self._timeout)
 
     def __repr__(self) -> str:
         return f"TelegramBotClient(base_url={self.base_url!r}, token='[redacted]')"

@@ -55,6 +55,7 @@ import httpx
 from app.channels.base import ChannelError, FailureKind
 from app.config import get_settings
 from app.i18n import gettext as _
+from app.net.http_client import HttpClientOwner
 from app.secrets import mask
 
 __all__ = [
@@ -334,7 +335,7 @@ class RefreshFailed(RefreshOutcome):
 # --- OAuth client --------------------------------------------------------------------------------------
 
 
-class GoogleOAuthClient:
+class GoogleOAuthClient(HttpClientOwner):
     """The agency's Google OAuth client: consent URL, code exchange, access-token refresh."""
 
     def __init__(
@@ -357,18 +358,7 @@ class GoogleOAuthClient:
         self.timeout = timeout
         self._timeout = httpx.Timeout(timeout, connect=min(connect_timeout, timeout))
         self._now = now
-        self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> GoogleOAuthClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        self._use_http(http, self._timeout)
 
     def __repr__(self) -> str:
         return (
@@ -1131,7 +1121,7 @@ def _default_backoff(attempt: int) -> float:
     return min(32.0, 2.0 ** (attempt - 1)) + random.uniform(0, 1)  # jitter, not crypto
 
 
-class YouTubeClient:
+class YouTubeClient(HttpClientOwner):
     """The YouTube Data API v3 for one Zavod process. `auth` is an access token or an AccessTokenSource.
 
     Pass `http` to share an httpx client (its timeouts are overridden per request). `backoff(n)`
@@ -1160,18 +1150,7 @@ class YouTubeClient:
         self.max_session_restarts = max_session_restarts
         self._backoff = backoff
         self._now = now
-        self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> YouTubeClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        self._use_http(http, self._timeout)
 
     def __repr__(self) -> str:
         return f"YouTubeClient(api_base_url={self.api_base_url!r})"

@@ -59,6 +59,7 @@ import nh3
 
 from app.i18n import gettext as _
 from app.net.errors import PicklableError
+from app.net.http_client import HttpClientOwner
 from app.sources.parsing import FeedEntry, dedup_key, normalise_url
 
 __all__ = [
@@ -281,7 +282,7 @@ def _scrub(text: str, token: str | None) -> str:
     return _TOKEN_IN_TEXT_RE.sub(r"\1[redacted]", text)
 
 
-class InstagramDiscoveryClient:
+class InstagramDiscoveryClient(HttpClientOwner):
     """Reads recent posts of public business/creator accounts through business discovery.
 
     Pass `http` to share a client (its own timeout is overridden per request); otherwise one is
@@ -298,18 +299,7 @@ class InstagramDiscoveryClient:
         self.base_url = base_url.rstrip("/")
         self.api_version = api_version.strip("/")
         self.timeout = timeout
-        self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> InstagramDiscoveryClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        self._use_http(http, timeout)
 
     def __repr__(self) -> str:
         return f"InstagramDiscoveryClient(base_url={self.base_url!r}, api_version={self.api_version!r})"
