@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 def test_the_owner_connects_a_telegram_channel(
     world: World,
-    telegram_bot,
+    telegram_bot,  # noqa: F811 - the fixture imported above
     live_server,
     browser_page: Page,
     screenshot,  # noqa: F811
