@@ -90,6 +90,10 @@ class Settings:
     youtube_base_url: str = "https://www.youtube.com"
     # The Instagram Graph API's origin (business discovery, later publishing); tests point it at a fake.
     instagram_graph_base_url: str = "https://graph.facebook.com"
+    # The agency's Meta app (developers.facebook.com): long-lived Instagram tokens are renewed
+    # through it before they run out. Empty: they are not renewed; the Channels page warns instead.
+    instagram_app_id: str = ""
+    instagram_app_secret: str = field(default="", repr=False)
     # The Telegram Bot API's origin (publishing to Telegram); tests point it at a fake.
     telegram_api_base_url: str = "https://api.telegram.org"
     # Google's OAuth endpoints (connecting a YouTube channel) and the YouTube Data API's origin
@@ -150,6 +154,8 @@ def load_settings() -> Settings:
         fetch_read_timeout=_env_float("FETCH_READ_TIMEOUT", defaults.fetch_read_timeout),
         youtube_base_url=_env("YOUTUBE_BASE_URL", defaults.youtube_base_url).rstrip("/"),
         instagram_graph_base_url=_env("INSTAGRAM_GRAPH_BASE_URL", defaults.instagram_graph_base_url).rstrip("/"),
+        instagram_app_id=_env("INSTAGRAM_APP_ID", "").strip(),
+        instagram_app_secret=_env("INSTAGRAM_APP_SECRET", "").strip(),
         telegram_api_base_url=_env("TELEGRAM_API_BASE_URL", defaults.telegram_api_base_url).rstrip("/"),
         google_oauth_authorize_url=_env("GOOGLE_OAUTH_AUTHORIZE_URL", defaults.google_oauth_authorize_url),
         google_oauth_token_url=_env("GOOGLE_OAUTH_TOKEN_URL", defaults.google_oauth_token_url),

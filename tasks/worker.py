@@ -14,6 +14,7 @@ from saq import CronJob, Queue
 
 import app.channels.telegram_channel  # noqa: F401 - registers the Telegram transport
 import app.db.models  # noqa: F401 - every table on the metadata
+from app.channels.instagram_publish import refresh_expiring_instagram_tokens  # also registers the transport
 from app.config import get_settings
 from app.db.session import create_engine, create_session_maker, scoped_session
 from app.events.bus import publish_event
@@ -124,6 +125,13 @@ async def sweep_due_publications(ctx: dict[str, Any]) -> dict[str, int]:
     return await sweep_publications(session_maker=ctx["session_maker"], redis=ctx["redis"], settings=app_settings)
 
 
+async def refresh_instagram_tokens(ctx: dict[str, Any]) -> dict[str, int]:
+    """Renew the Instagram tokens that run out within 10 days (a failure that may pass keeps the old one)."""
+    return await refresh_expiring_instagram_tokens(
+        session_maker=ctx["session_maker"], settings=app_settings, box=ctx["secret_box"]
+    )
+
+
 async def compact_story_counts(ctx: dict[str, Any]) -> dict[str, int]:
     """Fold the queue's appended tab-count rows (see app.stories.queue) so reading them stays cheap."""
     async with scoped_session(ctx["session_maker"], system=True) as session:
@@ -139,6 +147,7 @@ settings: dict[str, Any] = {
         CronJob(collect_due_sources, cron="* * * * *", unique=True),
         CronJob(sweep_due_publications, cron="* * * * *", unique=True),
         CronJob(compact_story_counts, cron="*/5 * * * *", unique=True),
+        CronJob(refresh_instagram_tokens, cron="23 4 * * *", unique=True),
     ],
     "startup": startup,
     "shutdown": shutdown,

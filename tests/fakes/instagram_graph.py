@@ -20,13 +20,39 @@ Message texts are modelled on Meta's; where the docs show none (e.g. for code 11
 Switches: `rate_limit(...)`, `server_error(...)`, `delay`, `max_page_size`; every request is
 recorded in `requests` (the access token included, so tests can check what was sent).
 
-Later publishing tests can extend `FakeInstagramGraph.handle_get` / add POST handlers here.
+Content publishing (the connected account publishing to itself), as Meta documents it:
+
+* `POST /{ig-user-id}/media` makes a container: `image_url` (+ `caption`), `is_carousel_item=true`
+  for a carousel child, `media_type=CAROUSEL` with `children` (2–10 child container ids), or
+  `media_type=REELS` with `video_url` (+ `cover_url`, `share_to_feed`). Parameters may come in the
+  query or in a form/JSON body. A missing caption is fine; a missing `image_url` / `video_url` is
+  error 100, a carousel of 1 or 11 children is error 100, a URL that is not http(s) is 9004 /
+  2207052 ("Media download has failed"). Media URLs are recorded, never downloaded.
+* `GET /{container-id}?fields=status_code,status`: each read moves the container one step along
+  its status sequence (IN_PROGRESS → FINISHED by default; `program_container(...)` sets ERROR or
+  EXPIRED for the next container); a published one says PUBLISHED.
+* `POST /{ig-user-id}/media_publish?creation_id=...` → `{"id": media id}`; refused while the
+  container is not FINISHED (9007 / 2207027), when it has expired (-2 / 2207020), and when the
+  rolling 24 h quota is used up (9 / 2207042). The new post joins the account's own media.
+* `GET /{media-id}?fields=permalink,...`, `GET /{ig-user-id}/media?fields=...` (the account's own
+  posts, newest first, cursor-paged), `GET /{ig-user-id}/content_publishing_limit?fields=config,
+  quota_usage` (`{"data": [{"quota_usage": n, "config": {"quota_total", "quota_duration"}}]}`).
+* `GET /oauth/access_token?grant_type=fb_exchange_token&client_id&client_secret&fb_exchange_token`
+  (Facebook Login's long-lived token exchange) → `{"access_token", "token_type", "expires_in"}`;
+  the new token works from then on (the old one too, until it runs out).
+
+Ours, where the docs show no wording: the messages for a carousel of the wrong size, a container
+published twice, a child published alone, and an over-long caption. Publishing switches:
+`program_container(*statuses)`, `refuse_media()`, `hang_publish(seconds, publish_first=...)`,
+`quota_usage`; `containers` and `own_media` hold what was made, `published` what media_publish did.
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
+import re
 import secrets
 import threading
 import time
@@ -34,6 +60,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -46,6 +73,16 @@ OWNER_USERNAME = "zavod.agency"
 OWNER_BUSINESS_ID = "900000000000001"
 VALID_TOKEN = "EAAGfakeValidToken0123456789abcdefSECRET"
 EXPIRED_TOKEN = "EAAGfakeExpiredToken0123456789abcdefSECRET"
+# The agency's Meta app, for the long-lived token exchange.
+APP_ID = "1234567890123456"
+APP_SECRET = "fakeAppSecret0123456789abcdef"
+REFRESHED_TOKEN_TTL = 5183944  # seconds; the figure in Meta's sample answer (about 60 days)
+QUOTA_TOTAL = 50  # posts per rolling window through the API (the docs' current figure)
+QUOTA_DURATION = 86400
+DEFAULT_CONTAINER_STATUSES = ("IN_PROGRESS", "FINISHED")
+CONTAINER_STATUS_FIELDS = frozenset({"id", "status_code", "status"})
+CAROUSEL_MIN, CAROUSEL_MAX = 2, 10
+CAPTION_MAX, HASHTAGS_MAX = 2200, 30
 
 IG_USER_PUBLIC_FIELDS = frozenset(
     {
@@ -333,6 +370,42 @@ class Fault:
     remaining: int | None = None  # None: until cleared
 
 
+@dataclass
+class FakeContainer:
+    """An IG Container: what `POST /{ig-user-id}/media` made, and where its processing stands."""
+
+    id: str
+    media_type: str  # IMAGE | VIDEO | CAROUSEL | REELS
+    is_carousel_item: bool
+    caption: str | None
+    image_url: str | None = None
+    video_url: str | None = None
+    cover_url: str | None = None
+    children: list[str] = field(default_factory=list)
+    statuses: tuple[str, ...] = DEFAULT_CONTAINER_STATUSES
+    error_text: str = "Error: Media upload has failed with error code 2207026"
+    created_at: float = field(default_factory=time.time)
+    reads: int = 0
+    media_id: str | None = None  # set once published
+
+    @property
+    def status_code(self) -> str:
+        if self.media_id is not None:
+            return "PUBLISHED"
+        return self.statuses[min(self.reads, len(self.statuses) - 1)]
+
+    def read_status(self) -> str:
+        status = self.status_code
+        self.reads += 1
+        return status
+
+
+@dataclass
+class PublishCall:
+    creation_id: str
+    media_id: str | None  # None: refused
+
+
 _RATE_LIMIT_MESSAGES = {
     4: "(#4) Application request limit reached",
     17: "(#17) User request limit reached",
@@ -350,11 +423,17 @@ def graph_error(
     *,
     type_: str = "OAuthException",
     is_transient: bool = False,
+    user_title: str | None = None,
+    user_msg: str | None = None,
 ) -> dict[str, Any]:
     error: dict[str, Any] = {"message": message, "type": type_, "code": code}
     if subcode is not None:
         error["error_subcode"] = subcode
     error["is_transient"] = is_transient
+    if user_title is not None:
+        error["error_user_title"] = user_title
+    if user_msg is not None:
+        error["error_user_msg"] = user_msg
     error["fbtrace_id"] = "A" + secrets.token_urlsafe(16)
     return {"error": error}
 
@@ -407,6 +486,16 @@ class FakeInstagramGraph(ThreadedFakeServer):
             self.delay: float = 0.0
             self.max_page_size: int = 50
             self.call_count_percent: int = 3
+            # Content publishing.
+            self.containers: dict[str, FakeContainer] = {}
+            self.own_media: list[dict[str, Any]] = []  # the connected account's posts, newest first
+            self.published: list[PublishCall] = []
+            self.quota_usage: int = 0
+            self.issued_tokens: dict[str, float] = {}  # token → when it runs out (unix time)
+            self._next_statuses: list[tuple[tuple[str, ...], str | None]] = []
+            self._refuse_media: int = 0
+            self._publish_hang: tuple[float, bool] | None = None
+            self._ids = itertools.count(1)
 
     def add_account(self, account: FakeAccount) -> None:
         with self._lock:
@@ -461,6 +550,37 @@ class FakeInstagramGraph(ThreadedFakeServer):
             content_type = "text/html"
         self._add_fault(Fault(status, body, content_type, {}, times))
 
+    def program_container(self, *statuses: str, error_text: str | None = None) -> None:
+        """The next container that is not a carousel child goes through `statuses` on successive
+        status reads (the last one stays), e.g. `program_container("IN_PROGRESS", "ERROR")`."""
+        with self._lock:
+            self._next_statuses.append((tuple(statuses), error_text))
+
+    def refuse_media(self, times: int = 1) -> None:
+        """The next `times` containers with a media URL fail as when Meta cannot download it."""
+        with self._lock:
+            self._refuse_media += times
+
+    def hang_publish(self, seconds: float, *, publish_first: bool = False) -> None:
+        """The next media_publish answers only after `seconds`: it publishes after the wait (the
+        server was slow to act) or, with `publish_first`, before it (it acted, then was slow to say)."""
+        with self._lock:
+            self._publish_hang = (seconds, publish_first)
+
+    def add_own_media(self, caption: str | None, timestamp: datetime, media_type: str = "IMAGE") -> dict[str, Any]:
+        """A post of the connected account made some other way (or earlier), kept newest first."""
+        with self._lock:
+            item = self._own_media_item(caption, timestamp, media_type)
+            self.own_media.append(item)
+            self.own_media.sort(key=lambda m: m["timestamp"], reverse=True)
+            return item
+
+    def token_is_valid(self, token: str) -> bool:
+        if token == self.valid_token:
+            return True
+        expires = self.issued_tokens.get(token)
+        return expires is not None and expires > time.time()
+
     def clear_faults(self) -> None:
         with self._lock:
             self.faults.clear()
@@ -488,6 +608,8 @@ class FakeInstagramGraph(ThreadedFakeServer):
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if handler.command in ("POST", "PUT"):
+            params.update(_body_params(handler))
         with self._lock:
             self.requests.append(
                 RecordedRequest(handler.command, parts.path, params, {k.lower(): v for k, v in handler.headers.items()})
@@ -500,7 +622,10 @@ class FakeInstagramGraph(ThreadedFakeServer):
             self._send(handler, fault.status, fault.body, fault.content_type, fault.headers)
             return
         try:
-            status, body = 200, self.handle_get(parts.path, params)
+            if handler.command == "POST":
+                status, body = 200, self.handle_post(parts.path, params)
+            else:
+                status, body = 200, self.handle_get(parts.path, params)
         except _GraphError as exc:
             status, body = exc.status, exc.body
         self._send(handler, status, json.dumps(body).encode(), "application/json; charset=UTF-8", self._usage_headers())
@@ -543,39 +668,33 @@ class FakeInstagramGraph(ThreadedFakeServer):
 
     def handle_get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         segments = [s for s in path.split("/") if s]
-        if len(segments) != 2 or segments[0] != self.api_version:
+        if len(segments) not in (2, 3) or segments[0] != self.api_version:
             raise _GraphError(400, graph_error("Unknown path components: " + path, 2500))
+        if segments[1:] == ["oauth", "access_token"]:
+            return self._exchange_token(params)
+        self._check_token(params)
         node_id = segments[1]
-        token = params.get("access_token")
-        if not token:
-            raise _GraphError(400, graph_error("An access token is required to request this resource.", 104))
-        if token == self.expired_token:
-            raise _GraphError(
-                400,
-                graph_error(
-                    "Error validating access token: Session has expired on Friday, 14-Mar-25 10:00:00 PDT. "
-                    "The current time is Saturday, 15-Mar-25 09:00:00 PDT.",
-                    190,
-                    463,
-                ),
-            )
-        if token != self.valid_token:
-            raise _GraphError(400, graph_error("Invalid OAuth access token - Cannot parse access token", 190))
+        specs = _fields(params.get("fields") or "id")
+        if len(segments) == 3:
+            if node_id != self.owner_ig_user_id:
+                raise _no_object(node_id, "get")
+            if segments[2] == "media":
+                return self._own_media_edge(params, specs)
+            if segments[2] == "content_publishing_limit":
+                return self._publishing_limit(specs)
+            raise _GraphError(400, graph_error("Unknown path components: /" + segments[2], 2500))
+        with self._lock:
+            container = self.containers.get(node_id)
+            media = next((m for m in self.own_media if m["id"] == node_id), None)
+            if container is not None:
+                return self._container_fields(container, specs)
+        if media is not None:
+            for spec in specs:
+                if spec.name not in IG_MEDIA_PUBLIC_FIELDS:
+                    raise _nonexisting(spec.name, "IGMedia")
+            return self._media_object(media, specs)
         if node_id != self.owner_ig_user_id:
-            raise _GraphError(
-                400,
-                graph_error(
-                    f"Unsupported get request. Object with ID '{node_id}' does not exist, cannot be loaded due to "
-                    "missing permissions, or does not support this operation.",
-                    100,
-                    33,
-                    type_="GraphMethodException",
-                ),
-            )
-        try:
-            specs = parse_fields(params.get("fields") or "id")
-        except FieldSyntaxError as exc:
-            raise _GraphError(400, graph_error(f'Syntax error "{exc}"', 2500)) from None
+            raise _no_object(node_id, "get")
 
         result: dict[str, Any] = {}
         for spec in specs:
@@ -587,6 +706,271 @@ class FakeInstagramGraph(ThreadedFakeServer):
                 raise _nonexisting(spec.name, "IGUser")
         result["id"] = self.owner_ig_user_id
         return result
+
+    def handle_post(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        segments = [s for s in path.split("/") if s]
+        if len(segments) != 3 or segments[0] != self.api_version:
+            raise _GraphError(400, graph_error("Unknown path components: " + path, 2500))
+        self._check_token(params)
+        if segments[1] != self.owner_ig_user_id:
+            raise _no_object(segments[1], "post")
+        if segments[2] == "media":
+            return self._create_container(params)
+        if segments[2] == "media_publish":
+            return self._media_publish(params)
+        raise _GraphError(400, graph_error("Unknown path components: /" + segments[2], 2500))
+
+    def _check_token(self, params: dict[str, str]) -> None:
+        token = params.get("access_token")
+        if not token:
+            raise _GraphError(400, graph_error("An access token is required to request this resource.", 104))
+        if token == self.expired_token or (token in self.issued_tokens and not self.token_is_valid(token)):
+            raise _GraphError(
+                400,
+                graph_error(
+                    "Error validating access token: Session has expired on Friday, 14-Mar-25 10:00:00 PDT. "
+                    "The current time is Saturday, 15-Mar-25 09:00:00 PDT.",
+                    190,
+                    463,
+                ),
+            )
+        if not self.token_is_valid(token):
+            raise _GraphError(400, graph_error("Invalid OAuth access token - Cannot parse access token", 190))
+
+    # -- content publishing --
+
+    def _create_container(self, params: dict[str, str]) -> dict[str, Any]:
+        media_type = (params.get("media_type") or "").upper()
+        carousel_item = params.get("is_carousel_item", "").lower() == "true"
+        caption = params.get("caption")
+        if caption is not None and (len(caption) > CAPTION_MAX or len(_HASHTAG_RE.findall(caption)) > HASHTAGS_MAX):
+            raise _GraphError(
+                400, graph_error(f"(#100) The caption may have at most {CAPTION_MAX} characters and 30 hashtags", 100)
+            )
+        with self._lock:
+            container_id = f"1789{next(self._ids):013d}"
+            if media_type == "CAROUSEL":
+                if carousel_item:
+                    raise _GraphError(400, graph_error("(#100) A carousel cannot be a carousel item", 100))
+                children = [c.strip() for c in params.get("children", "").split(",") if c.strip()]
+                if not CAROUSEL_MIN <= len(children) <= CAROUSEL_MAX:
+                    raise _GraphError(
+                        400,
+                        graph_error(
+                            f"(#100) The parameter children must list between {CAROUSEL_MIN} and {CAROUSEL_MAX} "
+                            f"carousel item containers (got {len(children)})",
+                            100,
+                        ),
+                    )
+                for child in children:
+                    found = self.containers.get(child)
+                    if found is None or not found.is_carousel_item:
+                        raise _GraphError(
+                            400, graph_error(f"(#100) {child} is not a carousel item container of this user", 100)
+                        )
+                container = FakeContainer(container_id, "CAROUSEL", False, caption, children=children)
+            elif media_type == "REELS" or (media_type == "VIDEO" and carousel_item):
+                video_url = params.get("video_url")
+                if not video_url:
+                    raise _GraphError(400, graph_error("(#100) The parameter video_url is required", 100))
+                self._check_media_url(video_url)
+                container = FakeContainer(
+                    container_id,
+                    media_type,
+                    carousel_item,
+                    caption,
+                    video_url=video_url,
+                    cover_url=params.get("cover_url"),
+                )
+            elif media_type in ("", "IMAGE"):
+                image_url = params.get("image_url")
+                if not image_url:
+                    raise _GraphError(400, graph_error("(#100) The parameter image_url is required", 100))
+                self._check_media_url(image_url)
+                container = FakeContainer(container_id, "IMAGE", carousel_item, caption, image_url=image_url)
+            else:
+                raise _GraphError(
+                    400, graph_error("(#100) Param media_type must be one of {CAROUSEL, REELS, STORIES, VIDEO}", 100)
+                )
+            if carousel_item:
+                container.statuses = ("FINISHED",)
+            elif self._next_statuses:
+                statuses, error_text = self._next_statuses.pop(0)
+                container.statuses = statuses
+                if error_text is not None:
+                    container.error_text = error_text
+            self.containers[container_id] = container
+        return {"id": container_id}
+
+    def _check_media_url(self, url: str) -> None:
+        """Meta downloads the media; this fake only looks at the URL (and obeys `refuse_media`)."""
+        parts = urlsplit(url)
+        refused = self._refuse_media > 0
+        if refused:
+            self._refuse_media -= 1
+        if refused or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise _GraphError(
+                400,
+                graph_error(
+                    "Only photo or video can be accepted as media type.",
+                    9004,
+                    2207052,
+                    user_title="Media download has failed.",
+                    user_msg=f"The media could not be fetched from this URI: {url}. Please check the URI and try "
+                    "again.",
+                ),
+            )
+
+    def _container_fields(self, container: FakeContainer, specs: list[FieldSpec]) -> dict[str, Any]:
+        for spec in specs:
+            if spec.name not in CONTAINER_STATUS_FIELDS:
+                raise _nonexisting(spec.name, "ShadowIGMediaBuilder")
+        status = container.read_status() if any(s.name != "id" for s in specs) else container.status_code
+        texts = {
+            "FINISHED": "Finished: Media has been uploaded and it is ready to be published.",
+            "IN_PROGRESS": "In Progress: Media is still being processed.",
+            "PUBLISHED": "Published: Media has been published.",
+            "EXPIRED": "Expired: The container was not published within 24 hours and has expired.",
+            "ERROR": container.error_text,
+        }
+        out: dict[str, Any] = {}
+        for spec in specs:
+            if spec.name == "status_code":
+                out["status_code"] = status
+            elif spec.name == "status":
+                out["status"] = texts.get(status, status)
+        out["id"] = container.id
+        return out
+
+    def _media_publish(self, params: dict[str, str]) -> dict[str, Any]:
+        creation_id = params.get("creation_id")
+        if not creation_id:
+            raise _GraphError(400, graph_error("(#100) The parameter creation_id is required", 100))
+        with self._lock:
+            hang, self._publish_hang = self._publish_hang, None
+        if hang is not None and not hang[1]:
+            time.sleep(hang[0])
+        answer = self._publish(creation_id)
+        if hang is not None and hang[1]:
+            time.sleep(hang[0])
+        return answer
+
+    def _publish(self, creation_id: str) -> dict[str, Any]:
+        with self._lock:
+            container = self.containers.get(creation_id)
+            if container is None:
+                raise _GraphError(400, graph_error(f"The media with id {creation_id} cannot be found", 24, 2207006))
+            if container.is_carousel_item:
+                raise _GraphError(400, graph_error("(#100) A carousel item cannot be published on its own", 100))
+            status = container.status_code
+            if status == "PUBLISHED":
+                raise _GraphError(400, graph_error("(#100) This container has already been published", 100))
+            if status == "EXPIRED":
+                raise _GraphError(
+                    400,
+                    graph_error(
+                        "The media you are trying to access has expired. Please try to upload again.", -2, 2207020
+                    ),
+                )
+            if status != "FINISHED":
+                raise _GraphError(
+                    400,
+                    graph_error(
+                        "Media ID is not available",
+                        9007,
+                        2207027,
+                        user_title="Media not ready",
+                        user_msg="The media is not ready for publishing, please wait for a moment",
+                    ),
+                )
+            if self.quota_usage >= QUOTA_TOTAL:
+                raise _GraphError(
+                    400,
+                    graph_error(
+                        "Application request limit reached",
+                        9,
+                        2207042,
+                        user_title="Max posts per day reached",
+                        user_msg="You reached maximum number of posts that is allowed to be published by Content "
+                        "Publish API.",
+                    ),
+                )
+            kind = {"CAROUSEL": "CAROUSEL_ALBUM", "REELS": "VIDEO"}.get(container.media_type, "IMAGE")
+            item = self._own_media_item(container.caption, datetime.now(UTC), kind)
+            self.own_media.insert(0, item)
+            container.media_id = item["id"]
+            self.quota_usage += 1
+            self.published.append(PublishCall(creation_id, item["id"]))
+            return {"id": item["id"]}
+
+    def _own_media_item(self, caption: str | None, timestamp: datetime, media_type: str) -> dict[str, Any]:
+        media_id = f"1791{next(self._ids):013d}"
+        item = _media(
+            media_id,
+            media_type,
+            timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000"),
+            caption,
+            shortcode=f"Zv{media_id[-9:]}",
+        )
+        item["username"] = OWNER_USERNAME
+        if media_type == "VIDEO":
+            item["media_product_type"] = "REELS"
+        return item
+
+    def _own_media_edge(self, params: dict[str, str], specs: list[FieldSpec]) -> dict[str, Any]:
+        for spec in specs:
+            if spec.name not in IG_MEDIA_PUBLIC_FIELDS:
+                raise _nonexisting(spec.name, "IGMedia")
+        try:
+            limit = max(0, min(int(params.get("limit", DEFAULT_PAGE_SIZE)), self.max_page_size))
+        except ValueError:
+            raise _GraphError(400, graph_error("(#100) The parameter limit must be a number", 100)) from None
+        start = 0
+        if params.get("after"):
+            decoded = _decode_cursor(params["after"])
+            if decoded is None:
+                raise _GraphError(400, graph_error("(#100) Invalid after cursor", 100))
+            start = decoded
+        with self._lock:
+            page = self.own_media[start : start + limit]
+            total = len(self.own_media)
+        edge: dict[str, Any] = {"data": [self._media_object(item, specs) for item in page]}
+        if page:
+            edge["paging"] = {"cursors": {"before": _encode_cursor(start), "after": _encode_cursor(start + len(page))}}
+            if start + len(page) < total:
+                edge["paging"]["next"] = f"https://graph.facebook.com/{self.api_version}/{self.owner_ig_user_id}/media"
+        return edge
+
+    def _publishing_limit(self, specs: list[FieldSpec]) -> dict[str, Any]:
+        entry: dict[str, Any] = {}
+        for spec in specs:
+            if spec.name == "quota_usage":
+                entry["quota_usage"] = self.quota_usage
+            elif spec.name == "config":
+                entry["config"] = {"quota_total": QUOTA_TOTAL, "quota_duration": QUOTA_DURATION}
+            elif spec.name != "id":
+                raise _nonexisting(spec.name, "ContentPublishingLimit")
+        return {"data": [entry]}
+
+    def _exchange_token(self, params: dict[str, str]) -> dict[str, Any]:
+        if params.get("grant_type") != "fb_exchange_token":
+            raise _GraphError(400, graph_error("(#100) Param grant_type must be fb_exchange_token", 100))
+        if params.get("client_id") != APP_ID:
+            raise _GraphError(400, graph_error("Error validating application. Invalid application ID.", 101))
+        if params.get("client_secret") != APP_SECRET:
+            raise _GraphError(400, graph_error("Error validating client secret.", 1))
+        token = params.get("fb_exchange_token")
+        if not token:
+            raise _GraphError(400, graph_error("(#100) The parameter fb_exchange_token is required", 100))
+        self._check_token({"access_token": token})
+        with self._lock:
+            fresh = f"EAAGfakeRefreshed{next(self._ids):06d}{secrets.token_hex(12)}SECRET"
+            self.issued_tokens[fresh] = time.time() + REFRESHED_TOKEN_TTL
+        return {"access_token": fresh, "token_type": "bearer", "expires_in": REFRESHED_TOKEN_TTL}
+
+    @property
+    def media_publish_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == "POST" and r.path.endswith("/media_publish")]
 
     def _business_discovery(self, spec: FieldSpec) -> dict[str, Any]:
         username = spec.modifiers.get("username", "")
@@ -666,6 +1050,45 @@ class FakeInstagramGraph(ThreadedFakeServer):
                 out[child.name] = deepcopy(item[child.name])
         out["id"] = item["id"]
         return out
+
+
+def _no_object(node_id: str, method: str) -> _GraphError:
+    return _GraphError(
+        400,
+        graph_error(
+            f"Unsupported {method} request. Object with ID '{node_id}' does not exist, cannot be loaded due to "
+            "missing permissions, or does not support this operation.",
+            100,
+            33,
+            type_="GraphMethodException",
+        ),
+    )
+
+
+def _fields(text: str) -> list[FieldSpec]:
+    try:
+        return parse_fields(text)
+    except FieldSyntaxError as exc:
+        raise _GraphError(400, graph_error(f'Syntax error "{exc}"', 2500)) from None
+
+
+def _body_params(handler: BaseHTTPRequestHandler) -> dict[str, str]:
+    """Parameters of a POST body: form-encoded (what Graph clients send) or a JSON object."""
+    length = int(handler.headers.get("Content-Length") or 0)
+    raw = handler.rfile.read(length) if length else b""
+    if not raw:
+        return {}
+    if "json" in (handler.headers.get("Content-Type") or ""):
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            return {}
+        return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in document.items()}
+    return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+# The app's hashtag rule (app.stories.previews.HASHTAG_RE), so the fake counts them the same way.
+_HASHTAG_RE = re.compile(r"(?<![\w#])#(?=[^\W_])")
 
 
 def _nonexisting(name: str, node_type: str) -> _GraphError:
