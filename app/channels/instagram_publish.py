@@ -69,9 +69,11 @@ from app.channels.base import ChannelError, ChannelTransport, FailureKind, Publi
 from app.channels.instagram import InstagramCredentials
 from app.config import Settings, get_settings
 from app.db.session import scoped_session
+from app.generation.services import StoryVersionRepository
 from app.i18n import gettext as _
 from app.net.http_client import HttpClientOwner
 from app.publishing.models import Channel, ChannelKind, Publication
+from app.publishing.services import PublicationRepository
 from app.secrets import SecretBox, SecretError
 
 # The sources client's error reading and classification (token, rate limit, permission, outage)
@@ -822,9 +824,9 @@ class InstagramTransport(ChannelTransport):
 
     async def publish(self, session: AsyncSession, request: PublishRequest) -> PublishResult:
         settings = get_settings()
-        publication = await session.get_one(Publication, request.publication_id)
+        publication = await PublicationRepository(session, request.client_id).get(request.publication_id)
         credentials = _credentials(settings, publication.channel)
-        version = await session.get_one(StoryVersion, request.story_version_id)
+        version = await StoryVersionRepository(session, request.client_id).get(request.story_version_id)
         plan = plan_post(version)
         storage = storage_from_settings(settings)
         try:
@@ -1130,8 +1132,12 @@ class InstagramTransport(ChannelTransport):
     async def reconcile(self, session: AsyncSession, request: PublishRequest) -> PublishResult | None:
         """After a crash mid-publish: the post if it is on the account, else None (a person decides)."""
         settings = get_settings()
-        publication = await session.get(Publication, request.publication_id)
-        version = await session.get(StoryVersion, request.story_version_id)
+        publication = await PublicationRepository(session, request.client_id).get_one_or_none(
+            Publication.id == request.publication_id
+        )
+        version = await StoryVersionRepository(session, request.client_id).get_one_or_none(
+            StoryVersion.id == request.story_version_id
+        )
         if publication is None or version is None:
             return None
         try:

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels.instagram import InstagramCredentials
 from app.i18n import gettext as _
-from app.publishing.models import Channel, ChannelKind, Publication, PublicationStatus
-from app.publishing.services import ChannelRepository
+from app.publishing.models import Channel, ChannelKind
+from app.publishing.services import ChannelRepository, PublicationRepository
 from app.secrets import SecretBox, SecretError
 from app.sources.instagram import InstagramDiscoveryClient, InstagramError
 from app.sources.models import Source, SourceKind
@@ -150,16 +150,7 @@ async def disconnect_instagram(session: AsyncSession, client_id: UUID) -> int:
     channel = await instagram_channel(session, client_id, for_update=True)
     if channel is None:
         raise ChannelFormError({"form": _("Instagram is not connected.")})
-    pending = await session.scalar(
-        select(func.count())
-        .select_from(Publication)
-        .where(
-            Publication.client_id == client_id,
-            Publication.channel_id == channel.id,
-            Publication.status.in_([PublicationStatus.SCHEDULED, PublicationStatus.PUBLISHING]),
-        )
-    )
-    if pending:
+    if await PublicationRepository(session, client_id).pending_on_channel(channel.id):
         # Deleting the channel would delete those publications with it, silently.
         raise ChannelFormError(
             {"form": _("Posts are scheduled on this Instagram account: cancel them before removing it.")}

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels.base import ChannelError, ChannelTransport, FailureKind, PublishRequest, PublishResult, register
@@ -34,9 +33,10 @@ from app.channels.telegram import (
     plan_telegram_post,
 )
 from app.config import get_settings
+from app.generation.services import StoryVersionRepository
 from app.i18n import gettext as _
-from app.publishing.models import Channel, ChannelKind, Publication, PublicationStatus
-from app.publishing.services import ChannelRepository
+from app.publishing.models import Channel, ChannelKind
+from app.publishing.services import ChannelRepository, PublicationRepository
 from app.secrets import SecretBox, SecretError, mask
 from app.storage import storage_from_settings
 from app.stories.models import StoryVersion
@@ -201,16 +201,7 @@ async def remove_telegram(session: AsyncSession, client_id: UUID, channel_id: UU
     channel = await repo.get(channel_id, for_update=True)
     if channel.kind != ChannelKind.TELEGRAM:
         raise ChannelFormError({"form": _("That is not a Telegram channel.")})
-    pending = await session.scalar(
-        select(func.count())
-        .select_from(Publication)
-        .where(
-            Publication.client_id == client_id,
-            Publication.channel_id == channel.id,
-            Publication.status.in_([PublicationStatus.SCHEDULED, PublicationStatus.PUBLISHING]),
-        )
-    )
-    if pending:
+    if await PublicationRepository(session, client_id).pending_on_channel(channel.id):
         raise ChannelFormError(
             {"form": _("Posts are scheduled on %(name)s: cancel them before removing it.", name=channel.name)}
         )
@@ -235,14 +226,14 @@ class TelegramTransport(ChannelTransport):
     async def publish(self, session: AsyncSession, request: PublishRequest) -> PublishResult:
         settings = get_settings()
         box = SecretBox.from_settings(settings)
-        publication = await session.get_one(Publication, request.publication_id)
+        publication = await PublicationRepository(session, request.client_id).get(request.publication_id)
         try:
             if box is None:
                 raise SecretError(_("No encryption key is configured: set CREDENTIALS_KEYS or SECRET_KEY."))
             credentials = TelegramCredentials.unseal(box, publication.channel.credentials)
         except SecretError as exc:
             raise ChannelError(exc.message, FailureKind.PERMANENT) from None
-        version = await session.get_one(StoryVersion, request.story_version_id)
+        version = await StoryVersionRepository(session, request.client_id).get(request.story_version_id)
         images = await self._images(version)
         text = post_text(version)
         if not text and not images:

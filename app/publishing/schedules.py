@@ -207,16 +207,6 @@ async def next_free_slot(
     return next_free_slots(slots, zone_of(client), now, taken, 1)[0]
 
 
-async def _live_on_channel(
-    session: AsyncSession, client_id: UUID, version_id: UUID, channel_id: UUID
-) -> Publication | None:
-    return await PublicationRepository(session, client_id).get_one_or_none(
-        Publication.story_version_id == version_id,
-        Publication.channel_id == channel_id,
-        Publication.status != PublicationStatus.CANCELED,
-    )
-
-
 async def queue_story(
     session: AsyncSession, client: Client, story: Story, channel: Channel, *, now: datetime | None = None
 ) -> Publication:
@@ -240,7 +230,7 @@ async def queue_story(
             )
         )
     zone = zone_of(client)
-    live = await _live_on_channel(session, client.id, story.current_version_id, channel.id)
+    live = await PublicationRepository(session, client.id).live_on_channel(story.current_version_id, channel.id)
     if live is not None:
         raise ScheduleError(
             _(
@@ -293,7 +283,7 @@ async def queue_choices(
     choices = []
     for channel in await list_channels(session, client.id):
         live = (
-            await _live_on_channel(session, client.id, story.current_version_id, channel.id)
+            await PublicationRepository(session, client.id).live_on_channel(story.current_version_id, channel.id)
             if story.current_version_id
             else None
         )

@@ -44,6 +44,22 @@ class ChannelRepository(TenantRepository[Channel]):
 class PublicationRepository(TenantRepository[Publication]):
     model_type = Publication
 
+    async def live_on_channel(self, version_id: UUID, channel_id: UUID) -> Publication | None:
+        """The version's publication on the channel that is not canceled (at most one: see
+        uq_publications_live_version_channel)."""
+        return await self.get_one_or_none(
+            Publication.story_version_id == version_id,
+            Publication.channel_id == channel_id,
+            Publication.status != PublicationStatus.CANCELED,
+        )
+
+    async def pending_on_channel(self, channel_id: UUID) -> int:
+        """Publications scheduled or under way on the channel: removing it would delete them silently."""
+        return await self.count(
+            Publication.channel_id == channel_id,
+            Publication.status.in_([PublicationStatus.SCHEDULED, PublicationStatus.PUBLISHING]),
+        )
+
     async def claim_due(self, publication_id: UUID, now: datetime) -> bool:
         """scheduled → publishing in one conditional UPDATE: only one caller can win it.
 
@@ -130,16 +146,7 @@ async def schedule_story(
         channel = await ChannelRepository(session, client.id).get_one_or_none(Channel.id == channel_id)
         if channel is None:
             raise ScheduleError(_("Pick one of this client's channels."))
-    live = await session.scalar(
-        select(Publication.id).where(
-            Publication.client_id == client.id,
-            Publication.story_version_id == story.current_version_id,
-            Publication.channel_id == channel.id,
-            Publication.status != PublicationStatus.CANCELED,
-        )
-    )
-    if live is not None:
-        # One live publication of a version per channel (uq_publications_live_version_channel).
+    if await PublicationRepository(session, client.id).live_on_channel(story.current_version_id, channel.id):
         raise ScheduleError(_("This story is already scheduled on %(channel)s.", channel=channel.name))
     publication = await PublicationRepository(session, client.id).add(
         Publication(
