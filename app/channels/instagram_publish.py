@@ -71,7 +71,6 @@ from app.config import Settings, get_settings
 from app.db.session import scoped_session
 from app.generation.services import StoryVersionRepository
 from app.i18n import gettext as _
-from app.net.http_client import HttpClientOwner
 from app.publishing.models import Channel, ChannelKind, Publication
 from app.publishing.services import PublicationRepository
 from app.secrets import SecretBox, SecretError
@@ -80,8 +79,7 @@ from app.secrets import SecretBox, SecretError
 # applies to every Graph call; publishing adds only its own error codes on top.
 from app.sources.instagram import (
     _RATE_LIMIT_CODES,
-    DEFAULT_API_VERSION,
-    DEFAULT_BASE_URL,
+    GraphApiClient,
     InstagramError,
     _classify,
     _int_or_none,
@@ -372,24 +370,11 @@ if not any(isinstance(f, _RedactExchangeSecrets) for f in _httpx_logger.filters)
     _httpx_logger.addFilter(_RedactExchangeSecrets())
 
 
-class InstagramPublishingClient(HttpClientOwner):
+class InstagramPublishingClient(GraphApiClient):
     """Content publishing calls on the client's own account. Raises InstagramError (kind: retryable,
     needs_owner, permanent), and PublishOutcomeUnknown from `publish_container` when it cannot tell."""
 
-    def __init__(
-        self,
-        base_url: str = DEFAULT_BASE_URL,
-        api_version: str = DEFAULT_API_VERSION,
-        http: httpx.AsyncClient | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.api_version = api_version.strip("/")
-        self.timeout = timeout
-        self._use_http(http, timeout)
-
-    def __repr__(self) -> str:
-        return f"InstagramPublishingClient(base_url={self.base_url!r}, api_version={self.api_version!r})"
+    default_timeout = 30.0
 
     async def publishing_limit(self, ig_user_id: str, token: str) -> PublishingLimit:
         body = await self._call(

@@ -282,27 +282,33 @@ def _scrub(text: str, token: str | None) -> str:
     return _TOKEN_IN_TEXT_RE.sub(r"\1[redacted]", text)
 
 
-class InstagramDiscoveryClient(HttpClientOwner):
-    """Reads recent posts of public business/creator accounts through business discovery.
+class GraphApiClient(HttpClientOwner):
+    """A client of Meta's Graph API at one base URL and version.
 
     Pass `http` to share a client (its own timeout is overridden per request); otherwise one is
     created and closed by `aclose()` / `async with`.
     """
+
+    default_timeout = 15.0
 
     def __init__(
         self,
         base_url: str = DEFAULT_BASE_URL,
         api_version: str = DEFAULT_API_VERSION,
         http: httpx.AsyncClient | None = None,
-        timeout: float = 15.0,
+        timeout: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_version = api_version.strip("/")
-        self.timeout = timeout
-        self._use_http(http, timeout)
+        self.timeout = self.default_timeout if timeout is None else timeout
+        self._use_http(http, self.timeout)
 
     def __repr__(self) -> str:
-        return f"InstagramDiscoveryClient(base_url={self.base_url!r}, api_version={self.api_version!r})"
+        return f"{type(self).__name__}(base_url={self.base_url!r}, api_version={self.api_version!r})"
+
+
+class InstagramDiscoveryClient(GraphApiClient):
+    """Reads recent posts of public business/creator accounts through business discovery."""
 
     async def connected_account(self, ig_user_id: str, access_token: str) -> ConnectedAccount:
         """Check a connection before it is saved: `GET /{ig_user_id}?fields=id,username` with the token.
