@@ -29,7 +29,7 @@ from app.channels.instagram_publish import (
 )
 from app.db.session import scoped_session
 from app.publishing.models import Channel, Publication
-from app.publishing.services import publish_publication, sweep_publications
+from app.publishing.services import sweep_publications
 from app.secrets import SecretBox
 from app.storage import storage_from_settings
 from app.stories.models import Asset, Scene, Story, StoryVersion
@@ -44,6 +44,7 @@ from tests.fakes.instagram_graph import (
     REFRESHED_TOKEN_TTL,
     VALID_TOKEN,
 )
+from tests.web.publications import due_publication, publish, reload
 
 APP = MetaApp(APP_ID, APP_SECRET)
 
@@ -147,36 +148,6 @@ async def make_story(
                 )
     await storage.close()
     return story
-
-
-async def due_publication(session_maker, tenant: Tenant, story: Story, channel: Channel) -> Publication:
-    async with scoped_session(session_maker, client_id=tenant.client.id) as session:
-        publication = Publication(
-            client_id=tenant.client.id,
-            story_id=story.id,
-            story_version_id=story.current_version_id,
-            channel_id=channel.id,
-            scheduled_at=datetime.now(UTC) - timedelta(seconds=1),
-        )
-        session.add(publication)
-        await session.flush()
-        return publication
-
-
-async def publish(session_maker, redis, settings, tenant: Tenant, publication: Publication) -> Publication:
-    await publish_publication(
-        session_maker=session_maker,
-        redis=redis,
-        settings=settings,
-        client_id=tenant.client.id,
-        publication_id=publication.id,
-    )
-    return await reload(session_maker, tenant, publication)
-
-
-async def reload(session_maker, tenant: Tenant, publication: Publication) -> Publication:
-    async with scoped_session(session_maker, client_id=tenant.client.id) as session:
-        return await session.get_one(Publication, publication.id)
 
 
 async def post_story(session_maker, redis, settings, tenant: Tenant, channel: Channel, **story) -> Publication:

@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from app.db.session import scoped_session
 from app.publishing.models import Channel, Publication
-from app.publishing.services import publish_publication
 from app.secrets import SecretBox
 from app.storage import storage_from_settings
 from app.stories.models import Asset, Scene, Story, StoryVersion
@@ -27,6 +26,7 @@ from tests.fakes.telegram_bot import (
     REVOKED_TOKEN,
     VALID_TOKEN,
 )
+from tests.web.publications import due_publication, publish
 
 
 async def connect(web, tenant: Tenant, chat: str = f"@{CHANNEL_USERNAME}", token: str = VALID_TOKEN):
@@ -148,32 +148,6 @@ async def story_for_telegram(session_maker, settings, tenant: Tenant, *, scenes:
             )
     await storage.close()
     return story
-
-
-async def due_publication(session_maker, tenant: Tenant, story: Story, channel: Channel) -> Publication:
-    async with scoped_session(session_maker, client_id=tenant.client.id) as session:
-        publication = Publication(
-            client_id=tenant.client.id,
-            story_id=story.id,
-            story_version_id=story.current_version_id,
-            channel_id=channel.id,
-            scheduled_at=datetime.now(UTC) - timedelta(seconds=1),
-        )
-        session.add(publication)
-        await session.flush()
-        return publication
-
-
-async def publish(session_maker, redis, settings, tenant: Tenant, publication: Publication) -> Publication:
-    await publish_publication(
-        session_maker=session_maker,
-        redis=redis,
-        settings=settings,
-        client_id=tenant.client.id,
-        publication_id=publication.id,
-    )
-    async with scoped_session(session_maker, client_id=tenant.client.id) as session:
-        return await session.get_one(Publication, publication.id)
 
 
 @pytest.fixture
