@@ -259,3 +259,35 @@ def test_the_word_diff_marks_insertions_and_deletions() -> None:
     ]
     assert "".join(t for op, t in runs if op != "insert") == "The ferry is back today."
     assert "".join(t for op, t in runs if op != "delete") == "The new ferry is back."
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("instruction", ["shorter", "much shorter", "a bit shorter", "up to 300 characters"])
+def test_shortening_picks_the_same_prefix_as_trying_every_one(seed: int, instruction: str) -> None:
+    """The bisection over sentence prefixes gives what checking each prefix in turn would give."""
+    import random
+
+    from app.smartedit import rules
+
+    chooser = random.Random(seed)
+    sentences = [
+        " ".join(
+            chooser.choice(["tram", "bridge", "harbour", "ferry", "market"]) for _ in range(chooser.randint(2, 14))
+        ).capitalize()
+        + "."
+        for _ in range(chooser.randint(3, 25))
+    ]
+    text = " ".join(sentences)
+    field_ = rules.Field("body")
+    result = rules.edit(text, instruction, field_)
+    operation = rules.parse_instruction(instruction).operations[0]
+    layout = rules._Layout.of(text)
+    prefixes = {k: layout.render(keep=k) for k in range(1, len(layout.units) + 1)}
+    if operation.max_chars is not None:
+        fitting = [k for k, p in prefixes.items() if len(p) <= operation.max_chars]
+        expected = prefixes[max(fitting)] if fitting else None
+    else:
+        target = len(text) * operation.ratio
+        expected = prefixes[min(range(1, len(prefixes)), key=lambda k: (abs(len(prefixes[k]) - target), k))]
+    if expected is not None:
+        assert result.text == expected
